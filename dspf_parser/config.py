@@ -1,0 +1,72 @@
+"""Config keys of dspf-parser. Call :func:`add_dspf_config` on a detectron2 ``CfgNode``."""
+from detectron2.config import CfgNode as CN
+
+__all__ = ["add_dspf_config"]
+
+
+def add_dspf_config(cfg: CN) -> None:
+    """Add every dspf-parser key, with its default, to ``cfg`` (in place).
+
+    Groups: ``MODEL.DSPF`` (network, losses, inference) and ``INPUT.DSPF`` (training
+    augmentation). Call it before ``cfg.merge_from_file``.
+    """
+    cfg.MODEL.DSPF = CN()
+    # Label space (see dspf_parser.data.categories.SCHEMAS): part classes, joints, limbs, flips.
+    cfg.MODEL.DSPF.SCHEMA = "mhp_v2"
+    # Stride of every head's output grid (and of the dense targets).
+    cfg.MODEL.DSPF.COMMON_STRIDE = 4
+    # Normalisation in the heads: "GN", "BN", "SyncBN" or "" (none).
+    cfg.MODEL.DSPF.NORM = "GN"
+    # How task losses are combined: "uncertainty" (learned homoscedastic uncertainty, one
+    # log-variance per task, Kendall et al. 2018) or "fixed" (the *_LOSS_WEIGHT keys below).
+    cfg.MODEL.DSPF.LOSS_BALANCING = "uncertainty"
+
+    # Category-level part segmentation: DeepLabv3+-style decoder over the FPN.
+    cfg.MODEL.DSPF.PART_HEAD = CN()
+    cfg.MODEL.DSPF.PART_HEAD.NAME = "PartSegmentationHead"
+    cfg.MODEL.DSPF.PART_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    cfg.MODEL.DSPF.PART_HEAD.CONVS_DIM = 128
+    # ASPP on the coarsest level; an empty list disables ASPP.
+    cfg.MODEL.DSPF.PART_HEAD.ASPP_DILATIONS = [6, 12, 18]
+    cfg.MODEL.DSPF.PART_HEAD.IGNORE_VALUE = 255
+    cfg.MODEL.DSPF.PART_HEAD.LOSS_WEIGHT = 1.0
+
+    # Dense-to-Sparse Projection Field head.
+    cfg.MODEL.DSPF.FIELD_HEAD = CN()
+    cfg.MODEL.DSPF.FIELD_HEAD.NAME = "ProjectionFieldHead"
+    cfg.MODEL.DSPF.FIELD_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    cfg.MODEL.DSPF.FIELD_HEAD.CONVS_DIM = 128
+    # The rows of the paper's Table 4:
+    #   "direct":         one regression from all pyramid levels fused at the finest one;
+    #   "coarse_to_fine": a complete field per level from the finer feature and the upsampled,
+    #                     x2-scaled field of the level above;
+    #   "residual":       as above, but each level predicts a residual to that field;
+    #   "residual_warp":  residual + learnable feature warping (a feature flow predicted from
+    #                     [upsampled coarse feature, fine feature], applied by bilinear sampling
+    #                     to the coarse feature and the coarse field).
+    cfg.MODEL.DSPF.FIELD_HEAD.MODE = "residual_warp"
+    cfg.MODEL.DSPF.FIELD_HEAD.LOSS_WEIGHT = 1.0
+
+    # Bottom-up pose: keypoint heatmaps (disks) + offsets, limb heatmaps.
+    cfg.MODEL.DSPF.POSE_HEAD = CN()
+    cfg.MODEL.DSPF.POSE_HEAD.NAME = "PoseHead"
+    cfg.MODEL.DSPF.POSE_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    cfg.MODEL.DSPF.POSE_HEAD.CONVS_DIM = 128
+    # Disk radius of the keypoint heatmap targets, in input pixels.
+    cfg.MODEL.DSPF.POSE_HEAD.KEYPOINT_RADIUS = 16.0
+    # Minor-axis standard deviation of the elliptical limb Gaussians, in input pixels.
+    cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA = 6.0
+    cfg.MODEL.DSPF.POSE_HEAD.HEATMAP_LOSS_WEIGHT = 1.0
+    cfg.MODEL.DSPF.POSE_HEAD.OFFSET_LOSS_WEIGHT = 1.0
+    cfg.MODEL.DSPF.POSE_HEAD.LIMB_LOSS_WEIGHT = 1.0
+
+    cfg.INPUT.DSPF = CN()
+    # Random rescaling of the image by a factor in this range, then a fixed-size crop/pad.
+    cfg.INPUT.DSPF.SCALE_RANGE = (0.5, 2.0)
+    cfg.INPUT.DSPF.CROP_SIZE = (512, 512)
+    # Random rotation in [-ROTATION, ROTATION] degrees; 0 disables it.
+    cfg.INPUT.DSPF.ROTATION = 10.0
+    # Brightness / contrast / saturation jitter: factors drawn from [1 - x, 1 + x]; 0 disables.
+    cfg.INPUT.DSPF.COLOR_JITTER = 0.4
+    # Horizontal flip probability (it also swaps left/right part labels and joints).
+    cfg.INPUT.DSPF.FLIP_PROB = 0.5

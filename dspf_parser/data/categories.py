@@ -1,0 +1,143 @@
+"""Label spaces of the benchmarks: part classes, joints, limbs and their flip pairs.
+
+Pure Python (no torch, no detectron2). Every dataset registered by this project uses one of
+the :class:`HumanSchema` objects defined here, so the mapper, the heads and the evaluators agree
+on class counts, joint order, limb list and what a horizontal flip swaps.
+
+Coordinate convention used everywhere in the project: a joint ``(x, y)`` is in *pixel index*
+coordinates of its image, i.e. the centre of pixel ``[row, col]`` is ``(x=col, y=row)``.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
+
+__all__ = ["HumanSchema", "MHP_V2_SCHEMA", "SCHEMAS", "get_schema", "flip_permutation"]
+
+
+def flip_permutation(names: Sequence[str]) -> List[int]:
+    """Index permutation that a horizontal flip applies to a list of left/right-named labels.
+
+    ``names[i]`` containing ``Left``/``Right`` (any case, also ``left-``/``right-`` prefixes) is
+    mapped to the index of the name with the side swapped; every other name maps to itself.
+
+    Raises:
+        ValueError: if a left/right name has no counterpart in ``names``.
+    """
+    index = {n: i for i, n in enumerate(names)}
+    perm = []
+    for i, name in enumerate(names):
+        swapped = None
+        for a, b in (("Left", "Right"), ("Right", "Left"), ("left", "right"), ("right", "left")):
+            if a in name:
+                swapped = name.replace(a, b)
+                break
+        if swapped is None:
+            perm.append(i)
+        elif swapped in index:
+            perm.append(index[swapped])
+        else:
+            raise ValueError(f"label {name!r} has no mirrored counterpart {swapped!r}")
+    return perm
+
+
+@dataclass(frozen=True)
+class HumanSchema:
+    """Label space of one benchmark.
+
+    Attributes:
+        name: short identifier, e.g. ``"mhp_v2"``.
+        part_classes: part names, index 0 is background; ``len(part_classes)`` classes in all.
+        keypoint_names: joint names in annotation order (``K`` joints).
+        limbs: ``L`` pairs ``(a, b)`` of 0-based joint indices, ordered head to foot so grouping
+            can assemble people by walking the list.
+        oks_sigmas: per-joint OKS sigma (``K`` floats).
+        part_flip: permutation of part ids applied by a horizontal flip.
+        keypoint_flip: permutation of joint indices applied by a horizontal flip.
+    """
+
+    name: str
+    part_classes: Tuple[str, ...]
+    keypoint_names: Tuple[str, ...]
+    limbs: Tuple[Tuple[int, int], ...]
+    oks_sigmas: Tuple[float, ...]
+    part_flip: Tuple[int, ...] = field(init=False)
+    keypoint_flip: Tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "part_flip", tuple(flip_permutation(self.part_classes)))
+        object.__setattr__(self, "keypoint_flip", tuple(flip_permutation(self.keypoint_names)))
+        k = len(self.keypoint_names)
+        if len(self.oks_sigmas) != k:
+            raise ValueError(f"{self.name}: {len(self.oks_sigmas)} OKS sigmas for {k} joints")
+        for a, b in self.limbs:
+            if not (0 <= a < k and 0 <= b < k) or a == b:
+                raise ValueError(f"{self.name}: bad limb ({a}, {b}) for {k} joints")
+
+    @property
+    def num_parts(self) -> int:
+        """Number of part classes including background."""
+        return len(self.part_classes)
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.keypoint_names)
+
+    @property
+    def num_limbs(self) -> int:
+        return len(self.limbs)
+
+    def metadata(self) -> Dict[str, object]:
+        """Fields for ``MetadataCatalog.get(name).set(**schema.metadata())``."""
+        return {
+            "schema": self.name,
+            "stuff_classes": list(self.part_classes),
+            "keypoint_names": list(self.keypoint_names),
+            "keypoint_limbs": [list(l) for l in self.limbs],
+            "keypoint_oks_sigmas": list(self.oks_sigmas),
+            "part_flip_map": list(self.part_flip),
+            "keypoint_flip_indices": list(self.keypoint_flip),
+            "ignore_label": 255,
+        }
+
+
+MHP_V2_PARTS = (
+    "Background", "Cap/Hat", "Helmet", "Face", "Hair", "Left-arm", "Right-arm", "Left-hand",
+    "Right-hand", "Protector", "Bikini/bra", "Jacket/windbreaker/hoodie", "Tee-shirt",
+    "Polo-shirt", "Sweater", "Singlet", "Torso-skin", "Pants", "Shorts/swim-shorts", "Skirt",
+    "Stockings", "Socks", "Left-boot", "Right-boot", "Left-shoe", "Right-shoe", "Left-highheel",
+    "Right-highheel", "Left-sandal", "Right-sandal", "Left-leg", "Right-leg", "Left-foot",
+    "Right-foot", "Coat", "Dress", "Robe", "Jumpsuit", "Other-full-body-clothes", "Headwear",
+    "Backpack", "Ball", "Bats", "Belt", "Bottle", "Carrybag", "Cases", "Sunglasses", "Eyewear",
+    "Glove", "Scarf", "Umbrella", "Wallet/purse", "Watch", "Wristband", "Tie",
+    "other-accessaries", "other-upper-body-clothes", "other-lower-body-clothes",
+)
+
+MHP_V2_KEYPOINTS = (
+    "Right-ankle", "Right-knee", "Right-hip", "Left-hip", "Left-knee", "Left-ankle", "Pelvis",
+    "Thorax", "Upper-neck", "Head-top", "Right-wrist", "Right-elbow", "Right-shoulder",
+    "Left-shoulder", "Left-elbow", "Left-wrist",
+)
+
+# The MHPv2 limb set (1-based in the benchmark notes), converted to 0-based and ordered from
+# the head down so that grouping walks it head to foot.
+_MHP_V2_LIMBS_1BASED = (
+    (9, 10), (8, 9), (9, 13), (9, 14), (13, 14), (12, 13), (11, 12), (14, 15), (15, 16),
+    (7, 8), (13, 3), (14, 4), (3, 7), (4, 7), (2, 3), (1, 2), (4, 5), (5, 6),
+)
+
+MHP_V2_SCHEMA = HumanSchema(
+    name="mhp_v2",
+    part_classes=MHP_V2_PARTS,
+    keypoint_names=MHP_V2_KEYPOINTS,
+    limbs=tuple((a - 1, b - 1) for a, b in _MHP_V2_LIMBS_1BASED),
+    oks_sigmas=(.089, .087, .107, .107, .087, .089, .087, .107, .079, .026, .062, .072, .079,
+                .079, .072, .062),
+)
+
+SCHEMAS: Dict[str, HumanSchema] = {MHP_V2_SCHEMA.name: MHP_V2_SCHEMA}
+
+
+def get_schema(name: str) -> HumanSchema:
+    """The registered schema called ``name`` (``cfg.MODEL.DSPF.SCHEMA``)."""
+    if name not in SCHEMAS:
+        raise KeyError(f"unknown human schema {name!r}; known: {sorted(SCHEMAS)}")
+    return SCHEMAS[name]

@@ -1,0 +1,3 @@
+from .part_parsing_evaluation import PartParsingEvaluator
+
+__all__ = ["PartParsingEvaluator"]

@@ -1,0 +1,74 @@
+"""Category-level part segmentation head (paper Sec. 3.1)."""
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.layers import Conv2d, ShapeSpec
+from torch import nn
+
+from ..data.categories import get_schema
+from .decoder import PyramidDecoder
+from .registry import PART_HEAD_REGISTRY
+
+__all__ = ["PartSegmentationHead", "build_part_head"]
+
+
+@PART_HEAD_REGISTRY.register()
+class PartSegmentationHead(nn.Module):
+    """DeepLabv3+-style decoder over the FPN predicting part-class logits.
+
+    ``forward`` returns logits ``[N, C, H / s, W / s]`` (``C`` part classes with background,
+    ``s`` = the finest input stride); ``losses`` upsamples them to the padded image size and
+    applies cross-entropy against ``[N, H, W]`` targets (``ignore_value`` ignored).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        input_shape: Dict[str, ShapeSpec],
+        *,
+        in_features,
+        conv_dims: int,
+        num_classes: int,
+        norm: str,
+        aspp_dilations,
+        ignore_value: int = 255,
+    ):
+        super().__init__()
+        self.decoder = PyramidDecoder(input_shape, in_features, conv_dims, norm, aspp_dilations)
+        self.predictor = Conv2d(conv_dims, num_classes, kernel_size=1)
+        nn.init.normal_(self.predictor.weight, 0, 0.001)
+        nn.init.constant_(self.predictor.bias, 0)
+        self.ignore_value = ignore_value
+        self.output_stride = self.decoder.output_stride
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        head = cfg.MODEL.DSPF.PART_HEAD
+        return {
+            "input_shape": input_shape,
+            "in_features": head.IN_FEATURES,
+            "conv_dims": head.CONVS_DIM,
+            "num_classes": get_schema(cfg.MODEL.DSPF.SCHEMA).num_parts,
+            "norm": cfg.MODEL.DSPF.NORM,
+            "aspp_dilations": head.ASPP_DILATIONS,
+            "ignore_value": head.IGNORE_VALUE,
+        }
+
+    def forward(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.predictor(self.decoder(features))
+
+    def losses(self, logits: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Cross-entropy of ``logits`` ``[N, C, h, w]`` upsampled to ``targets`` ``[N, H, W]``."""
+        logits = F.interpolate(logits, size=targets.shape[-2:], mode="bilinear", align_corners=False)
+        if (targets != self.ignore_value).any():
+            loss = F.cross_entropy(logits, targets, ignore_index=self.ignore_value)
+        else:
+            loss = logits.sum() * 0.0
+        return {"loss_part": loss}
+
+
+def build_part_head(cfg, input_shape: Dict[str, ShapeSpec]) -> nn.Module:
+    """Build the part head named by ``cfg.MODEL.DSPF.PART_HEAD.NAME``."""
+    return PART_HEAD_REGISTRY.get(cfg.MODEL.DSPF.PART_HEAD.NAME)(cfg, input_shape)

@@ -1,0 +1,188 @@
+"""Assembling matched joints into people, and the greedy matching baselines (paper section 3.3).
+
+After the per-limb bipartite matchings are solved (differentiable solver + rounding, see
+``dspf_parser.ops.matching``, or one of the greedy baselines here), the matched candidate pairs
+are grouped into people by walking the limbs from head to foot, following [Cao et al. 2017]
+and [Kreiss et al. 2019]. All matchings share the format of ``round_matching``: a 0/1 matrix
+``[L, Nmax, Nmax]`` whose entry ``[l, n, m]`` is 1 when candidate ``n`` of joint type
+``limbs[l][0]`` is connected to candidate ``m`` of joint type ``limbs[l][1]``.
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["group_people", "greedy_matching"]
+
+
+def group_people(
+    matches: Tensor,
+    limb_scores: Tensor,
+    coords: Tensor,
+    scores: Tensor,
+    valid: Tensor,
+    limbs: Sequence[Tuple[int, int]],
+    min_joints: int = 3,
+) -> Tuple[Tensor, Tensor]:
+    """Group matched joint candidates into people, head to foot.
+
+    The limbs are walked in the given order (head to foot); within a limb the matched pairs
+    (``matches > 0.5`` and both candidates valid) are taken by decreasing limb score, so the
+    result does not depend on the candidate order (up to exact score ties). For a pair
+    ``(n, m)`` of limb ``(a, b)``:
+
+    * neither candidate belongs to a person: a new person ``{a: n, b: m}`` is created;
+    * exactly one belongs to a person: the other joins it if that person has no joint of the
+      other type yet, otherwise the pair is dropped (an assigned joint keeps its person);
+    * both belong to the same person: nothing changes (a cycle of the limb graph closes);
+    * both belong to different people: they are merged (into the one created first) if they
+      use disjoint joint types, otherwise the pair is dropped and both people are kept.
+
+    People are thus created from matched pairs only (>= 2 joints each); those with fewer than
+    ``min_joints`` joints are dropped.
+
+    Person score: the mean of the Hough scores of its joints,
+    ``S_p = (1 / |J_p|) * sum_{j in J_p} s_j``. Limb scores only order the pairs.
+
+    Args:
+        matches: ``[L, Nmax, Nmax]`` integral (0/1) matchings, one per limb.
+        limb_scores: ``[L, Nmax, Nmax]`` limb scores (``score_limbs``).
+        coords: ``[K, Nmax, 2]`` candidate ``(x, y)`` in input pixels.
+        scores: ``[K, Nmax]`` candidate scores.
+        valid: ``[K, Nmax]`` bool, real candidates.
+        limbs: ``L`` pairs ``(a, b)`` of joint types, ordered head to foot; cycles allowed.
+        min_joints: minimal number of joints of a kept person.
+
+    Returns:
+        ``poses`` ``[P, K, 3]`` rows ``(x, y, score)`` per joint type, all 0 for a missing
+        joint, and ``person_scores`` ``[P]``, sorted by decreasing person score.
+    """
+    num_types, nmax = valid.shape
+    num_limbs = len(limbs)
+    if tuple(matches.shape) != (num_limbs, nmax, nmax) or matches.shape != limb_scores.shape:
+        raise ValueError(
+            f"matches and limb_scores must be [L={num_limbs}, {nmax}, {nmax}], got "
+            f"{tuple(matches.shape)} and {tuple(limb_scores.shape)}"
+        )
+    ends = torch.as_tensor(limbs, dtype=torch.long, device=valid.device).reshape(num_limbs, 2)
+    pair_valid = valid[ends[:, 0]][:, :, None] & valid[ends[:, 1]][:, None, :]
+    edges = ((matches > 0.5) & pair_valid).nonzero()  # [E, 3] rows (l, n, m), l ascending
+    edge_scores = limb_scores[edges[:, 0], edges[:, 1], edges[:, 2]]
+    # Within each limb by decreasing score: a stable sort by score, then a stable sort by limb.
+    order = torch.argsort(-edge_scores, stable=True)
+    order = order[torch.argsort(edges[order, 0], stable=True)]
+
+    people: Dict[int, List[int]] = {}  # person id -> candidate index per joint type (-1: none)
+    owner: Dict[Tuple[int, int], int] = {}  # (joint type, candidate) -> person id
+    next_id = 0
+    for l, n, m in edges[order].tolist():
+        a, b = limbs[l]
+        pa, pb = owner.get((a, n)), owner.get((b, m))
+        if pa is None and pb is None:
+            person = [-1] * num_types
+            person[a], person[b] = n, m
+            people[next_id] = person
+            owner[(a, n)] = owner[(b, m)] = next_id
+            next_id += 1
+        elif pb is None:
+            if people[pa][b] < 0:
+                people[pa][b] = m
+                owner[(b, m)] = pa
+        elif pa is None:
+            if people[pb][a] < 0:
+                people[pb][a] = n
+                owner[(a, n)] = pb
+        elif pa != pb:
+            first, second = min(pa, pb), max(pa, pb)
+            keep, other = people[first], people[second]
+            if all(i < 0 or j < 0 for i, j in zip(keep, other)):
+                for k, idx in enumerate(other):
+                    if idx >= 0:
+                        keep[k] = idx
+                        owner[(k, idx)] = first
+                del people[second]
+
+    kept = [p for p in people.values() if sum(i >= 0 for i in p) >= min_joints]
+    if not kept:
+        return coords.new_zeros(0, num_types, 3), scores.new_zeros(0)
+    index = torch.tensor(kept, dtype=torch.long, device=coords.device)  # [P, K]
+    present = index >= 0
+    types = torch.arange(num_types, device=coords.device)[None, :]
+    safe = index.clamp_min(0)
+    joint_xy = coords[types, safe] * present[..., None]  # [P, K, 2]
+    joint_score = scores[types, safe] * present  # [P, K]
+    poses = torch.cat([joint_xy, joint_score[..., None].to(joint_xy.dtype)], dim=-1)
+    person_scores = joint_score.sum(dim=1) / present.sum(dim=1)
+    rank = torch.argsort(-person_scores, stable=True)
+    return poses[rank], person_scores[rank]
+
+
+def greedy_matching(
+    scores: Tensor,
+    valid: Tensor,
+    variant: str = "openpose",
+    threshold: float = 0.0,
+    parent_scores: Optional[Tensor] = None,
+) -> Tensor:
+    """Greedy per-limb bipartite matching, the baselines of the paper's Table 5.
+
+    Only pairs with ``valid`` and ``scores > threshold`` can be chosen. Variants:
+
+    * ``"openpose"`` [Cao et al. 2017]: per limb, pairs are taken by decreasing limb score, a
+      pair being accepted if neither endpoint is used yet (computed as rounds of
+      "accept the best remaining pair of every limb, then remove its row and column").
+    * ``"personlab"`` [Papandreou et al. 2018]: greedy from the most confident joints
+      outward: per limb, the candidates of the parent type ``a`` are visited by decreasing
+      joint score (``parent_scores``) and each takes its best-scoring still unused child.
+
+    Both are vectorised over the limbs; the loop runs over at most ``Nmax`` rounds.
+
+    Args:
+        scores: ``[L, N, M]`` limb scores.
+        valid: ``[L, N, M]`` bool, admissible pairs.
+        variant: ``"openpose"`` or ``"personlab"``.
+        threshold: minimal (strict) score of an accepted pair.
+        parent_scores: ``[L, N]`` joint scores of the parent candidates (``"personlab"`` only),
+            e.g. ``joint_scores[[a for a, _ in limbs]]``.
+
+    Returns:
+        ``[L, N, M]`` 0/1 matchings in ``scores.dtype`` (each row and column at most one 1).
+    """
+    if scores.dim() != 3 or valid.shape != scores.shape:
+        raise ValueError(
+            f"scores and valid must both be [L, N, M], got {tuple(scores.shape)} and "
+            f"{tuple(valid.shape)}"
+        )
+    if variant not in ("openpose", "personlab"):
+        raise ValueError(f"unknown greedy variant {variant!r}")
+    num_limbs, n, m = scores.shape
+    if variant == "personlab" and (parent_scores is None or parent_scores.shape != (num_limbs, n)):
+        raise ValueError(f"variant 'personlab' needs parent_scores of shape {(num_limbs, n)}")
+    chosen = torch.zeros_like(scores, dtype=torch.bool)
+    if chosen.numel() == 0:
+        return chosen.to(scores.dtype)
+    free = valid & (scores > threshold)
+    masked_scores = torch.where(free, scores, torch.full_like(scores, -math.inf))
+    limb_ids = torch.arange(num_limbs, device=scores.device)
+
+    if variant == "openpose":
+        for _ in range(min(n, m)):
+            best, flat = masked_scores.reshape(num_limbs, n * m).max(dim=1)  # [L]
+            ok = torch.isfinite(best)
+            if not bool(ok.any()):
+                break
+            limb, row, col = limb_ids[ok], flat[ok] // m, flat[ok] % m
+            chosen[limb, row, col] = True
+            masked_scores[limb, row, :] = -math.inf
+            masked_scores[limb, :, col] = -math.inf
+    else:
+        visit = torch.argsort(parent_scores, dim=1, descending=True, stable=True)  # [L, N]
+        for rank in range(n):
+            row = visit[:, rank]  # [L]
+            best, col = masked_scores[limb_ids, row].max(dim=1)  # [L]
+            ok = torch.isfinite(best)
+            limb, row, col = limb_ids[ok], row[ok], col[ok]
+            chosen[limb, row, col] = True
+            masked_scores[limb, :, col] = -math.inf
+    return chosen.to(scores.dtype)

@@ -1,0 +1,160 @@
+"""Hough voting and keypoint detection (paper section 3.3, "Keypoint Detection", Eq. 8).
+
+Every cell of the per-joint-type confidence map votes its confidence at the position its
+offset vector points to; the votes are bilinearly splatted onto the output grid, so the local
+maxima of the resulting Hough score map are sharp keypoint hypotheses [PersonLab].
+
+Grid convention: maps live on an output grid of stride ``s``; cell ``[i, j]`` represents the
+input position ``x = j * s + s // 2``, ``y = i * s + s // 2``. Offsets are in input pixels,
+returned keypoint coordinates ``(x, y)`` are input pixel-index coordinates.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["hough_voting", "detect_keypoints"]
+
+
+def hough_voting(
+    heatmaps: Tensor, offsets: Tensor, stride: int, radius: Optional[float] = None
+) -> Tensor:
+    """Aggregate confidence maps and offset fields into Hough score maps (Eq. 8).
+
+    Cell ``[i, j]`` of joint type ``k`` casts the vote ``heatmaps[n, k, i, j]`` at the grid
+    position
+
+        u = j + dx / s,    v = i + dy / s,    (dx, dy) = offsets[n, k, :, i, j],
+
+    which is bilinearly splatted onto the four cells around ``(u, v)``: with
+    ``u0 = floor(u)``, ``v0 = floor(v)``, ``a = u - u0``, ``b = v - v0`` the cells
+    ``(u0, v0), (u0 + 1, v0), (u0, v0 + 1), (u0 + 1, v0 + 1)`` receive the fractions
+    ``(1-a)(1-b), a(1-b), (1-a)b, ab``. A fraction landing on a cell outside the grid is
+    dropped (the other fractions of the same vote are kept). So
+
+        hough[n, k, y, x] = Z * sum_{i, j} heatmaps[n, k, i, j] * B(u_ij - x) * B(v_ij - y),
+
+    with ``B(t) = max(0, 1 - |t|)`` and ``Z`` the normalisation below.
+
+    Normalisation: with ``radius=None`` the votes are summed raw (``Z = 1``). With the
+    confidence-disk radius ``R`` (input pixels) given, ``Z = 1 / (pi * (R / s) ** 2)``, the
+    inverse of the disk area in cells, so that a keypoint whose disk is predicted perfectly
+    (confidence 1, exact offsets) scores about 1 (as in PersonLab's ``1 / (pi R^2)``).
+
+    Args:
+        heatmaps: ``[N, K, h, w]`` per-joint-type confidences (probabilities).
+        offsets: ``[N, K, 2, h, w]`` offsets ``(dx, dy)`` in input pixels.
+        stride: output stride ``s`` of the grid.
+        radius: optional confidence-disk radius ``R`` in input pixels (see Normalisation).
+
+    Returns:
+        ``[N, K, h, w]`` Hough score maps, differentiable w.r.t. ``heatmaps`` and ``offsets``
+        (the splat weights are piecewise linear in the offsets).
+    """
+    if heatmaps.dim() != 4:
+        raise ValueError(f"heatmaps must be [N, K, h, w], got {tuple(heatmaps.shape)}")
+    n, k, h, w = heatmaps.shape
+    if tuple(offsets.shape) != (n, k, 2, h, w):
+        raise ValueError(f"offsets must be {(n, k, 2, h, w)}, got {tuple(offsets.shape)}")
+
+    cols = torch.arange(w, device=heatmaps.device, dtype=offsets.dtype)
+    rows = torch.arange(h, device=heatmaps.device, dtype=offsets.dtype)
+    u = cols[None, None, None, :] + offsets[:, :, 0] / stride  # [N, K, h, w]
+    v = rows[None, None, :, None] + offsets[:, :, 1] / stride  # [N, K, h, w]
+    u0 = torch.floor(u)
+    v0 = torch.floor(v)
+    a = u - u0
+    b = v - v0
+    u0 = u0.long()
+    v0 = v0.long()
+
+    # The four splat targets, stacked on a leading axis: [4, N, K, h, w].
+    cu = torch.stack([u0, u0 + 1, u0, u0 + 1])
+    cv = torch.stack([v0, v0, v0 + 1, v0 + 1])
+    frac = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b])
+    inside = (cu >= 0) & (cu < w) & (cv >= 0) & (cv < h)
+    votes = frac.to(heatmaps.dtype) * heatmaps.unsqueeze(0) * inside  # [4, N, K, h, w]
+
+    # Flat index into the [N * K * h * w] output; dropped votes are clamped to a valid index
+    # and carry weight 0.
+    plane = torch.arange(n * k, device=heatmaps.device).view(1, n, k, 1, 1) * (h * w)
+    index = plane + cv.clamp(0, h - 1) * w + cu.clamp(0, w - 1)
+    hough = heatmaps.new_zeros(n * k * h * w).index_add(0, index.flatten(), votes.flatten())
+    hough = hough.view(n, k, h, w)
+    if radius is not None:
+        hough = hough / (math.pi * (radius / stride) ** 2)
+    return hough
+
+
+def detect_keypoints(
+    hough: Tensor,
+    stride: int,
+    threshold: float,
+    nms_kernel: int = 3,
+    max_per_type: int = 30,
+    refine: bool = True,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Keypoint candidates as the thresholded local maxima of the Hough score maps.
+
+    A cell is a peak of type ``k`` if it equals the maximum of its ``nms_kernel x nms_kernel``
+    neighbourhood (max-pool NMS; equal neighbours on a plateau are all kept) and its score is
+    ``> threshold``. Per type, the ``max_per_type`` highest peaks are kept, sorted by
+    decreasing score, and padded to ``Nmax`` = the largest per-type count (``0`` when nothing
+    is detected).
+
+    Location: the peak cell ``[i, j]`` gives ``(x, y) = (j * s + s // 2, i * s + s // 2)``.
+    With ``refine=True`` the cell is replaced by the score-weighted centroid of the 3x3 Hough
+    neighbourhood, ``(j, i) + sum_n hough[n] * (dj_n, di_n) / sum_n hough[n]`` (``dj, di`` in
+    ``{-1, 0, 1}``), before mapping
+    to input pixels; since votes are bilinearly splatted, this recovers a sub-cell keypoint
+    exactly when all its votes point to the same position and no other keypoint of the type
+    votes within the window.
+
+    Args:
+        hough: ``[K, h, w]`` Hough score maps of one image.
+        stride: output stride ``s`` of the grid.
+        threshold: minimal peak score (strict).
+        nms_kernel: odd max-pool window for NMS, in cells.
+        max_per_type: maximal number of candidates per joint type.
+        refine: sub-cell refinement by the 3x3 centroid.
+
+    Returns:
+        ``coords`` ``[K, Nmax, 2]`` candidate ``(x, y)`` in input pixels (0 where padded),
+        ``scores`` ``[K, Nmax]`` Hough score at the peak cell (0 where padded),
+        ``valid`` ``[K, Nmax]`` bool, ``True`` for real candidates (a prefix of each row).
+    """
+    if hough.dim() != 3:
+        raise ValueError(f"hough must be [K, h, w], got {tuple(hough.shape)}")
+    if nms_kernel % 2 != 1:
+        raise ValueError(f"nms_kernel must be odd, got {nms_kernel}")
+    k, h, w = hough.shape
+    pooled = F.max_pool2d(hough.unsqueeze(1), nms_kernel, stride=1, padding=nms_kernel // 2)
+    peaks = (hough == pooled.squeeze(1)) & (hough > threshold)  # [K, h, w]
+
+    flat = torch.where(peaks, hough, torch.full_like(hough, -math.inf)).reshape(k, h * w)
+    top, index = flat.topk(min(max_per_type, h * w), dim=1)  # [K, T], sorted descending
+    valid = torch.isfinite(top)
+    num = int(valid.sum(dim=1).max()) if k > 0 else 0
+    top, index, valid = top[:, :num], index[:, :num], valid[:, :num]
+
+    cell_x = (index % w).to(hough.dtype)
+    cell_y = torch.div(index, w, rounding_mode="floor").to(hough.dtype)
+    if refine:
+        # 3x3 moments around every cell: sum h, sum h * dj, sum h * di -> [K, 3, h, w].
+        step = torch.arange(-1, 2, device=hough.device, dtype=hough.dtype)
+        kernels = torch.stack(
+            [torch.ones(3, 3, device=hough.device, dtype=hough.dtype),
+             step[None, :].expand(3, 3), step[:, None].expand(3, 3)]
+        ).unsqueeze(1)  # [3, 1, 3, 3]
+        moments = F.conv2d(hough.unsqueeze(1), kernels, padding=1).reshape(k, 3, h * w)
+        moments = moments.gather(2, index.unsqueeze(1).expand(k, 3, num))  # [K, 3, num]
+        mass = moments[:, 0].clamp_min(torch.finfo(hough.dtype).tiny)
+        cell_x = cell_x + torch.where(valid, moments[:, 1] / mass, torch.zeros_like(mass))
+        cell_y = cell_y + torch.where(valid, moments[:, 2] / mass, torch.zeros_like(mass))
+
+    coords = torch.stack([cell_x, cell_y], dim=-1) * stride + stride // 2  # [K, num, 2]
+    coords = coords * valid.unsqueeze(-1)
+    scores = torch.where(valid, top, torch.zeros_like(top))
+    return coords, scores, valid

@@ -1,0 +1,122 @@
+"""Limb scoring (paper section 3.3, "Limb Scoring").
+
+Each limb hypothesis (a candidate of joint type ``a`` paired with a candidate of joint type
+``b``) is approximated by the elliptical area between its two endpoints; its score is read off
+the predicted limb heatmap (trained towards an unnormalised elliptical Gaussian) at a fixed
+pattern of points inside that ellipse.
+
+Grid convention: maps live on an output grid of stride ``s``; cell ``[i, j]`` represents the
+input position ``x = j * s + s // 2``, ``y = i * s + s // 2``. Candidate coordinates are
+input pixel-index coordinates ``(x, y)``.
+"""
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["score_limbs"]
+
+
+def _sample_pattern(
+    num_samples: int, num_across: int, device: torch.device, dtype: torch.dtype
+) -> Tuple[Tensor, Tensor]:
+    """Ellipse-normalised sampling pattern shared by all limb hypotheses.
+
+    Along the segment the fractions are ``t_i = (i + 1/2) / num_samples``; across it the
+    fractions are ``c_m = (2 m + 1) / num_across - 1`` (``m < num_across``, e.g. ``0`` for
+    one row, ``-2/3, 0, 2/3`` for three), scaled by the ellipse half-width at ``t``:
+    ``e(t) = sqrt(1 - (2 t - 1) ** 2)``, so every point lies strictly inside the ellipse.
+
+    Returns:
+        ``along`` ``[S]`` fractions ``t`` and ``across`` ``[S]`` values ``c * e(t)``, with
+        ``S = num_samples * num_across`` (row-major over ``(i, m)``).
+    """
+    t = (torch.arange(num_samples, device=device, dtype=dtype) + 0.5) / num_samples
+    c = (2 * torch.arange(num_across, device=device, dtype=dtype) + 1) / num_across - 1
+    half_width = torch.sqrt(1 - (2 * t - 1) ** 2)
+    along = t[:, None].expand(num_samples, num_across).reshape(-1)
+    across = (c[None, :] * half_width[:, None]).reshape(-1)
+    return along, across
+
+
+def score_limbs(
+    limb_heatmaps: Tensor,
+    coords: Tensor,
+    valid: Tensor,
+    limbs: Sequence[Tuple[int, int]],
+    stride: int,
+    num_samples: int = 10,
+    num_across: int = 3,
+    ellipse_width: float = 4.0,
+) -> Tuple[Tensor, Tensor]:
+    """Score every candidate pair of every limb type from the limb heatmaps, all at once.
+
+    For limb ``l = (a, b)``, candidate ``A = coords[a, n]`` and candidate
+    ``B = coords[b, m]``, the ellipse has major axis ``AB`` and semi-minor axis
+    ``ellipse_width`` (input pixels). With the unit normal ``nrm = (-(B - A)_y, (B - A)_x) /
+    |B - A|`` (``0`` if ``A == B``) and the pattern of :func:`_sample_pattern`,
+
+        P_q = A + t_q (B - A) + ellipse_width * c_q e(t_q) * nrm,
+        scores[l, n, m] = mean_q  bilinear(limb_heatmaps[l], P_q),
+
+    where bilinear sampling is on the stride-``s`` grid and is 0 outside the map. The score is
+    the plain mean over the ``S = num_samples * num_across`` samples, so it lies in the range
+    of the heatmap (e.g. ``[0, 1]``). Pairs involving a padded candidate get score 0 and
+    ``pair_valid = False``.
+
+    Args:
+        limb_heatmaps: ``[L, h, w]`` limb confidence maps, one per limb type.
+        coords: ``[K, Nmax, 2]`` candidate ``(x, y)`` in input pixels.
+        valid: ``[K, Nmax]`` bool, real candidates.
+        limbs: ``L`` pairs ``(a, b)`` of joint-type indices.
+        stride: output stride ``s`` of the heatmap grid.
+        num_samples: sample rows along the segment.
+        num_across: sample columns across the segment.
+        ellipse_width: semi-minor axis of the limb ellipse, input pixels.
+
+    Returns:
+        ``scores`` ``[L, Nmax, Nmax]`` (``[l, n, m]``: candidate ``n`` of type ``limbs[l][0]``
+        with candidate ``m`` of type ``limbs[l][1]``), differentiable w.r.t.
+        ``limb_heatmaps``, and ``pair_valid`` ``[L, Nmax, Nmax]`` bool.
+    """
+    if limb_heatmaps.dim() != 3 or limb_heatmaps.shape[0] != len(limbs):
+        raise ValueError(
+            f"limb_heatmaps must be [L={len(limbs)}, h, w], got {tuple(limb_heatmaps.shape)}"
+        )
+    if coords.dim() != 3 or coords.shape[-1] != 2 or tuple(valid.shape) != coords.shape[:2]:
+        raise ValueError(
+            f"coords must be [K, Nmax, 2] and valid [K, Nmax], got {tuple(coords.shape)} "
+            f"and {tuple(valid.shape)}"
+        )
+    num_limbs, h, w = limb_heatmaps.shape
+    nmax = coords.shape[1]
+    device, dtype = limb_heatmaps.device, limb_heatmaps.dtype
+    ends = torch.as_tensor(limbs, dtype=torch.long, device=device).reshape(num_limbs, 2)
+    pair_valid = valid[ends[:, 0]][:, :, None] & valid[ends[:, 1]][:, None, :]  # [L, N, N]
+    if num_limbs == 0 or nmax == 0:
+        return limb_heatmaps.new_zeros(num_limbs, nmax, nmax), pair_valid
+
+    start = coords[ends[:, 0]].to(dtype)[:, :, None, None, :]  # [L, N, 1, 1, 2]
+    end = coords[ends[:, 1]].to(dtype)[:, None, :, None, :]  # [L, 1, N, 1, 2]
+    axis = end - start  # [L, N, N, 1, 2]
+    length = axis.norm(dim=-1, keepdim=True)
+    normal = torch.stack([-axis[..., 1], axis[..., 0]], dim=-1)
+    normal = torch.where(length > 0, normal / length.clamp_min(1e-12), torch.zeros_like(normal))
+
+    along, across = _sample_pattern(num_samples, num_across, device, dtype)
+    points = (
+        start + along[:, None] * axis + (ellipse_width * across)[:, None] * normal
+    )  # [L, N, N, S, 2] in input pixels
+
+    # Input pixels -> grid cells -> grid_sample's normalised coordinates (align_corners=False).
+    cells = (points - stride // 2) / stride
+    size = torch.tensor([w, h], device=device, dtype=dtype)
+    grid = (2 * cells + 1) / size - 1
+    grid = grid.reshape(num_limbs, nmax * nmax, -1, 2)
+    samples = F.grid_sample(
+        limb_heatmaps.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros",
+        align_corners=False,
+    )  # [L, 1, N * N, S]
+    scores = samples.mean(dim=-1).reshape(num_limbs, nmax, nmax)
+    return scores * pair_valid, pair_valid

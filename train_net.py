@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Train and evaluate dspf-parser with detectron2's trainer and launcher.
+
+    python train_net.py --config-file configs/synthetic/dspf_R18_tiny.yaml
+    python train_net.py --config-file CFG --num-gpus 8                      # one machine
+    python train_net.py --config-file CFG --num-gpus 8 --num-machines 2 \
+        --machine-rank 0 --dist-url tcp://HOST:PORT                         # several machines
+    python train_net.py --config-file CFG --resume                          # continue a run
+    python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth
+
+Trailing ``KEY VALUE`` pairs override the config.
+"""
+import logging
+
+import detectron2.utils.comm as comm
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.evaluation import DatasetEvaluators, verify_results
+
+from dspf_parser import DSPFDatasetMapper, PartParsingEvaluator, add_dspf_config
+
+
+class Trainer(DefaultTrainer):
+    """``DefaultTrainer`` with the project's mapper and evaluator."""
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=DSPFDatasetMapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=DSPFDatasetMapper(cfg, is_train=False))
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+        if evaluator_type != "part_parsing":
+            raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
+        return DatasetEvaluators([PartParsingEvaluator(dataset_name)])
+
+
+def setup(args):
+    cfg = get_cfg()
+    add_dspf_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        res = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, res)
+        return res
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    logging.getLogger(__name__).info("Command line arguments: %s", args)
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))
