@@ -135,7 +135,8 @@ def test_assigned_joint_keeps_its_person():
 
 
 def test_grouping_empty_cases():
-    coords, scores, valid = torch.zeros(K, 0, 2), torch.zeros(K, 0), torch.zeros(K, 0, dtype=torch.bool)
+    coords, scores = torch.zeros(K, 0, 2), torch.zeros(K, 0)
+    valid = torch.zeros(K, 0, dtype=torch.bool)
     empty = torch.zeros(len(LIMBS), 0, 0)
     poses, person_scores = group_people(empty, empty, coords, scores, valid, LIMBS)
     assert poses.shape == (0, K, 3) and person_scores.shape == (0,)
@@ -195,17 +196,17 @@ def test_greedy_differs_from_the_optimum_on_crafted_cases():
     assert optimum == pytest.approx(1.6)
     # PersonLab-style from the most confident parent: parent 1 first reaches the optimum,
     # parent 0 first does what OpenPose does.
-    personlab = greedy_matching(scores, valid, "personlab", parent_scores=torch.tensor([[0.2, 0.9]]))
+    personlab = greedy_matching(scores, valid, "personlab", 0.0, torch.tensor([[0.2, 0.9]]))
     assert personlab[0].tolist() == [[0, 1], [1, 0]]
     assert float((personlab * scores).sum()) == pytest.approx(optimum)
-    personlab = greedy_matching(scores, valid, "personlab", parent_scores=torch.tensor([[0.9, 0.2]]))
+    personlab = greedy_matching(scores, valid, "personlab", 0.0, torch.tensor([[0.9, 0.2]]))
     assert personlab[0].tolist() == [[1, 0], [0, 1]]
 
     # Here OpenPose is optimal and PersonLab is not (the confident parent takes 0.5, the other
     # is left with a pair at the threshold).
     scores = torch.tensor([[[0.5, 0.4], [0.6, 0.0]]], dtype=torch.float64)
     openpose = greedy_matching(scores, valid, "openpose")
-    personlab = greedy_matching(scores, valid, "personlab", parent_scores=torch.tensor([[0.9, 0.1]]))
+    personlab = greedy_matching(scores, valid, "personlab", 0.0, torch.tensor([[0.9, 0.1]]))
     assert openpose[0].tolist() == [[0, 1], [1, 0]]
     assert personlab[0].tolist() == [[1, 0], [0, 0]]
     assert float((openpose * scores).sum()) == pytest.approx(_optimum(scores[0], valid[0]))
@@ -227,7 +228,8 @@ def test_greedy_matches_loop_references_on_random_inputs():
             assert (chosen.sum(dim=1) <= 1).all() and (chosen.sum(dim=2) <= 1).all()
             assert (valid & (scores > threshold))[chosen > 0].all()
             for l in range(6):
-                assert float((chosen[l] * scores[l]).sum()) <= _optimum(scores[l], valid[l], threshold) + 1e-9
+                total = float((chosen[l] * scores[l]).sum())
+                assert total <= _optimum(scores[l], valid[l], threshold) + 1e-9
 
 
 def test_greedy_output_feeds_grouping():

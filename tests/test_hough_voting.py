@@ -83,7 +83,8 @@ def test_two_people_peaks_exactly_at_the_joints():
         assert sorted(map(tuple, coords[k].tolist())) == sorted(map(tuple, joints[k].tolist()))
     # Every disk cell voted 1 at its joint: the score is the disk size / (pi (R/s)^2) ~ 1.
     disk_cells = heat[0].sum(dim=(1, 2)) / 2
-    torch.testing.assert_close(scores, (disk_cells / (math.pi * (8 / 4) ** 2))[:, None].expand(2, 2))
+    expected = disk_cells / (math.pi * (8 / 4) ** 2)
+    torch.testing.assert_close(scores, expected[:, None].expand(2, 2))
     assert (scores - 1).abs().max() < 0.1
 
 
@@ -92,34 +93,46 @@ def test_refinement_recovers_sub_cell_joints():
     joints = torch.tensor([[[13.3, 21.7], [55.6, 61.2]]], dtype=torch.float64)
     heat, off = _render_disks(joints, h, w, stride, radius=8.0)
     hough = hough_voting(heat, off, stride)[0]
-    coords, _, valid = detect_keypoints(hough, stride, threshold=0.5)
+    coords, scores, valid = detect_keypoints(hough, stride, threshold=0.5)
     assert valid.all()
-    got = sorted(map(tuple, coords[0].tolist()))
-    torch.testing.assert_close(torch.tensor(got), torch.tensor(sorted(map(tuple, joints[0].tolist()))))
+    order = coords[0, :, 0].argsort()
+    torch.testing.assert_close(coords[0, order], joints[0])
+    # Raw votes: the score is the whole vote mass, i.e. the number of disk cells of the joint.
+    ys = torch.arange(h, dtype=torch.float64) * stride + 2
+    xs = torch.arange(w, dtype=torch.float64) * stride + 2
+    pos = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+    disk_cells = ((pos[None] - joints[0][:, None, None]).norm(dim=-1) <= 8.0).sum(dim=(1, 2))
+    torch.testing.assert_close(scores[0, order], disk_cells.double())
     # Without refinement: the cell centre nearest to each joint.
     coarse, _, _ = detect_keypoints(hough, stride, threshold=0.5, refine=False)
-    expected = sorted(map(tuple, ((torch.round((joints[0] - 2) / 4) * 4 + 2)).tolist()))
-    assert sorted(map(tuple, coarse[0].tolist())) == expected
+    expected = torch.round((joints[0] - 2) / 4) * 4 + 2
+    torch.testing.assert_close(coarse[0, order], expected)
 
 
 def test_detection_matches_loop_reference():
     torch.manual_seed(2)
     hough = torch.rand(3, 9, 11, dtype=torch.float64)
-    threshold, kernel, stride = 0.6, 3, 8
-    coords, scores, valid = detect_keypoints(hough, stride, threshold, kernel, refine=False)
-    for k in range(3):
-        peaks = []
-        for i in range(9):
-            for j in range(11):
-                window = hough[k, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
-                if hough[k, i, j] > threshold and hough[k, i, j] == window.max():
-                    peaks.append((float(hough[k, i, j]), j * stride + 4, i * stride + 4))
-        peaks.sort(reverse=True)
-        n = len(peaks)
-        assert int(valid[k].sum()) == n and valid[k, :n].all()
-        assert scores[k, :n].tolist() == [p[0] for p in peaks]
-        assert coords[k, :n].tolist() == [[p[1], p[2]] for p in peaks]
-        assert (scores[k, n:] == 0).all() and (coords[k, n:] == 0).all()
+    hough[1, 2:5, 3:6] = 0.0  # zeros are never peaks
+    threshold, stride = 4.5, 8
+    for kernel in (3, 5):
+        coords, scores, valid = detect_keypoints(hough, stride, threshold, kernel, refine=False)
+        r = kernel // 2
+        for k in range(3):
+            peaks = []
+            for i in range(9):
+                for j in range(11):
+                    window = hough[k, max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1]
+                    mass = float(hough[k, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2].sum())
+                    value = hough[k, i, j]
+                    if value > 0 and value == window.max() and mass > threshold:
+                        peaks.append((mass, j * stride + 4, i * stride + 4))
+            peaks.sort(reverse=True)
+            n = len(peaks)
+            assert n > 0 and int(valid[k].sum()) == n and valid[k, :n].all()
+            expected = torch.tensor([p[0] for p in peaks], dtype=torch.float64)
+            torch.testing.assert_close(scores[k, :n], expected)
+            assert coords[k, :n].tolist() == [[p[1], p[2]] for p in peaks]
+            assert (scores[k, n:] == 0).all() and (coords[k, n:] == 0).all()
 
 
 def test_max_per_type_keeps_the_best():
@@ -150,7 +163,8 @@ def test_empty_cases():
     assert coords.shape == (4, 0, 2) and scores.shape == (4, 0) and valid.shape == (4, 0)
     coords, scores, valid = detect_keypoints(torch.zeros(0, 6, 6), 4, threshold=0.1)
     assert coords.shape == (0, 0, 2) and scores.shape == (0, 0) and valid.shape == (0, 0)
-    assert hough_voting(torch.zeros(0, 2, 3, 3), torch.zeros(0, 2, 2, 3, 3), 4).shape == (0, 2, 3, 3)
+    no_images = hough_voting(torch.zeros(0, 2, 3, 3), torch.zeros(0, 2, 2, 3, 3), 4)
+    assert no_images.shape == (0, 2, 3, 3)
     with pytest.raises(ValueError):
         hough_voting(heat, torch.zeros(1, 4, 2, 5, 6), 4)
     # Documented: max-pool NMS keeps every cell of a plateau.

@@ -36,7 +36,7 @@ so the same seed and arguments give byte-identical arrays.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -627,13 +627,13 @@ def sample_person_params(rng: np.random.Generator, image_size: Tuple[int, int],
     """Draw a random person (pose within :data:`JOINT_LIMITS`, appearance, placement).
 
     ``height_range`` is the person height as a fraction of the image height. The pelvis is
-    placed anywhere from 10% left of the image to 10% right of it, so people can be partly
-    outside the image.
+    placed anywhere from 8% left of the image to 8% right of it and between 30% and 80% of the
+    image height, so people can be partly outside the image.
     """
     H, W = int(image_size[0]), int(image_size[1])
     lim = JOINT_LIMITS
     height = float(rng.uniform(*height_range)) * H
-    pelvis = (float(rng.uniform(-0.1, 1.1) * W), float(rng.uniform(0.25, 0.85) * H))
+    pelvis = (float(rng.uniform(-0.08, 1.08) * W), float(rng.uniform(0.3, 0.8) * H))
     yaw = float(rng.uniform(-65, 65))
 
     def abduction(lo: float, hi: float, a: float, b: float) -> float:
@@ -690,7 +690,7 @@ def sample_person_params(rng: np.random.Generator, image_size: Tuple[int, int],
 def generate_synthetic_image(seed: int, image_size: Tuple[int, int] = (128, 128),
                              max_people: int = 4, min_people: int = 1,
                              height_range: Tuple[float, float] = (0.45, 1.1),
-                             min_visible_pixels: int = 1,
+                             min_visible_pixels: int = 16, min_main_fraction: float = 0.03,
                              max_attempts: int = 100) -> SyntheticSample:
     """Generate one synthetic multi-person image.
 
@@ -701,9 +701,12 @@ def generate_synthetic_image(seed: int, image_size: Tuple[int, int] = (128, 128)
             fully hidden ones are dropped afterwards, so ``P <= max_people``.
         min_people: lower bound of the number drawn (>= 1).
         height_range: person height range as a fraction of the image height.
-        min_visible_pixels: people with fewer visible pixels are removed from the scene.
-        max_attempts: scenes are redrawn (from the same generator) until at least one person
-            is visible; raises ``RuntimeError`` after this many attempts.
+        min_visible_pixels: people with fewer visible pixels are removed from the scene
+            (fully hidden people are always removed).
+        min_main_fraction: the largest visible person must cover at least this fraction of
+            the image, so no image holds only slivers of people.
+        max_attempts: scenes are redrawn (from the same generator) until the conditions above
+            hold; raises ``RuntimeError`` after this many attempts.
     """
     if not 1 <= min_people <= max_people:
         raise ValueError(f"need 1 <= min_people <= max_people, got {min_people}, {max_people}")
@@ -715,9 +718,12 @@ def generate_synthetic_image(seed: int, image_size: Tuple[int, int] = (128, 128)
         background_seed = int(rng.integers(0, 2**31 - 2))
         people = [sample_person_params(rng, image_size, height_range) for _ in range(n)]
         sample = render_people(people, image_size, background_seed, min_visible_pixels)
-        if sample.num_people >= 1:
+        if sample.num_people == 0:
+            continue
+        largest = np.bincount(sample.instance_map.ravel())[1:].max()
+        if largest >= min_main_fraction * sample.instance_map.size:
             return sample
-    raise RuntimeError(f"seed {seed}: no visible person after {max_attempts} attempts")
+    raise RuntimeError(f"seed {seed}: no acceptable scene after {max_attempts} attempts")
 
 
 # ----------------------------------------------------------------------------------------------

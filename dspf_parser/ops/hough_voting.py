@@ -96,33 +96,39 @@ def detect_keypoints(
     max_per_type: int = 30,
     refine: bool = True,
 ) -> Tuple[Tensor, Tensor, Tensor]:
-    """Keypoint candidates as the thresholded local maxima of the Hough score maps.
+    """Keypoint candidates as the local maxima of the Hough score maps, scored by vote mass.
 
-    A cell is a peak of type ``k`` if it equals the maximum of its ``nms_kernel x nms_kernel``
-    neighbourhood (max-pool NMS; equal neighbours on a plateau are all kept) and its score is
-    ``> threshold``. Per type, the ``max_per_type`` highest peaks are kept, sorted by
-    decreasing score, and padded to ``Nmax`` = the largest per-type count (``0`` when nothing
-    is detected).
+    A cell is a peak of type ``k`` if it is positive and equals the maximum of its
+    ``nms_kernel x nms_kernel`` neighbourhood (max-pool NMS; equal neighbours on a plateau are
+    all kept). Its score is the vote mass of its 3x3 neighbourhood,
+
+        score = sum_{di, dj in {-1, 0, 1}} hough[k, i + di, j + dj],
+
+    which, unlike the peak value, does not depend on where the keypoint falls inside the cell
+    (a bilinearly splatted vote always lands within the 3x3 window of its largest share):
+    with the normalised voting of :func:`hough_voting` a perfectly predicted keypoint scores
+    about 1. Peaks with ``score > threshold`` are kept, per type the ``max_per_type`` best,
+    sorted by decreasing score and padded to ``Nmax`` = the largest per-type count (``0`` when
+    nothing is detected).
 
     Location: the peak cell ``[i, j]`` gives ``(x, y) = (j * s + s // 2, i * s + s // 2)``.
-    With ``refine=True`` the cell is replaced by the score-weighted centroid of the 3x3 Hough
-    neighbourhood, ``(j, i) + sum_n hough[n] * (dj_n, di_n) / sum_n hough[n]`` (``dj, di`` in
-    ``{-1, 0, 1}``), before mapping
-    to input pixels; since votes are bilinearly splatted, this recovers a sub-cell keypoint
-    exactly when all its votes point to the same position and no other keypoint of the type
-    votes within the window.
+    With ``refine=True`` the cell is replaced by the vote centroid of its 3x3 neighbourhood,
+    ``(j, i) + sum hough[k, i + di, j + dj] * (dj, di) / score``, before mapping to input
+    pixels; since votes are bilinearly splatted, this recovers a sub-cell keypoint exactly
+    when all its votes point to the same position and no other keypoint of the type votes
+    within the window.
 
     Args:
         hough: ``[K, h, w]`` Hough score maps of one image.
         stride: output stride ``s`` of the grid.
-        threshold: minimal peak score (strict).
+        threshold: minimal score (strict).
         nms_kernel: odd max-pool window for NMS, in cells.
         max_per_type: maximal number of candidates per joint type.
-        refine: sub-cell refinement by the 3x3 centroid.
+        refine: sub-cell refinement by the 3x3 vote centroid.
 
     Returns:
         ``coords`` ``[K, Nmax, 2]`` candidate ``(x, y)`` in input pixels (0 where padded),
-        ``scores`` ``[K, Nmax]`` Hough score at the peak cell (0 where padded),
+        ``scores`` ``[K, Nmax]`` 3x3 vote mass (0 where padded),
         ``valid`` ``[K, Nmax]`` bool, ``True`` for real candidates (a prefix of each row).
     """
     if hough.dim() != 3:
@@ -130,31 +136,30 @@ def detect_keypoints(
     if nms_kernel % 2 != 1:
         raise ValueError(f"nms_kernel must be odd, got {nms_kernel}")
     k, h, w = hough.shape
+    # 3x3 moments around every cell: sum h, sum h * dj, sum h * di -> [K, 3, h, w].
+    step = torch.arange(-1, 2, device=hough.device, dtype=hough.dtype)
+    kernels = torch.stack(
+        [torch.ones(3, 3, device=hough.device, dtype=hough.dtype),
+         step[None, :].expand(3, 3), step[:, None].expand(3, 3)]
+    ).unsqueeze(1)  # [3, 1, 3, 3]
+    moments = F.conv2d(hough.unsqueeze(1), kernels, padding=1).reshape(k, 3, h * w)
     pooled = F.max_pool2d(hough.unsqueeze(1), nms_kernel, stride=1, padding=nms_kernel // 2)
-    peaks = (hough == pooled.squeeze(1)) & (hough > threshold)  # [K, h, w]
+    peaks = (hough == pooled.squeeze(1)) & (hough > 0)  # [K, h, w]
+    peaks = peaks.reshape(k, h * w) & (moments[:, 0] > threshold)
 
-    flat = torch.where(peaks, hough, torch.full_like(hough, -math.inf)).reshape(k, h * w)
+    flat = torch.where(peaks, moments[:, 0], torch.full_like(moments[:, 0], -math.inf))
     top, index = flat.topk(min(max_per_type, h * w), dim=1)  # [K, T], sorted descending
     valid = torch.isfinite(top)
     num = int(valid.sum(dim=1).max()) if k > 0 else 0
     top, index, valid = top[:, :num], index[:, :num], valid[:, :num]
+    scores = torch.where(valid, top, torch.zeros_like(top))
 
     cell_x = (index % w).to(hough.dtype)
     cell_y = torch.div(index, w, rounding_mode="floor").to(hough.dtype)
     if refine:
-        # 3x3 moments around every cell: sum h, sum h * dj, sum h * di -> [K, 3, h, w].
-        step = torch.arange(-1, 2, device=hough.device, dtype=hough.dtype)
-        kernels = torch.stack(
-            [torch.ones(3, 3, device=hough.device, dtype=hough.dtype),
-             step[None, :].expand(3, 3), step[:, None].expand(3, 3)]
-        ).unsqueeze(1)  # [3, 1, 3, 3]
-        moments = F.conv2d(hough.unsqueeze(1), kernels, padding=1).reshape(k, 3, h * w)
-        moments = moments.gather(2, index.unsqueeze(1).expand(k, 3, num))  # [K, 3, num]
-        mass = moments[:, 0].clamp_min(torch.finfo(hough.dtype).tiny)
-        cell_x = cell_x + torch.where(valid, moments[:, 1] / mass, torch.zeros_like(mass))
-        cell_y = cell_y + torch.where(valid, moments[:, 2] / mass, torch.zeros_like(mass))
-
+        at_peak = moments.gather(2, index.unsqueeze(1).expand(k, 3, num))  # [K, 3, num]
+        mass = scores.clamp_min(torch.finfo(hough.dtype).tiny)
+        cell_x = cell_x + torch.where(valid, at_peak[:, 1] / mass, torch.zeros_like(mass))
+        cell_y = cell_y + torch.where(valid, at_peak[:, 2] / mass, torch.zeros_like(mass))
     coords = torch.stack([cell_x, cell_y], dim=-1) * stride + stride // 2  # [K, num, 2]
-    coords = coords * valid.unsqueeze(-1)
-    scores = torch.where(valid, top, torch.zeros_like(top))
-    return coords, scores, valid
+    return coords * valid.unsqueeze(-1), scores, valid

@@ -1,0 +1,296 @@
+"""Differentiable bipartite matching of joint candidates (paper section 3.3, Eqs. 9-16).
+
+For every limb ``(a, b)`` the paper scores each pair (candidate ``n`` of joint type ``a``,
+candidate ``m`` of type ``b``), giving a matrix ``S`` ``[N, M]``, and associates the joints by a
+maximum-weight bipartite matching. The integrality constraint is dropped and the linear
+programme (LP)
+
+    maximise   <S, X> = sum_nm S_nm X_nm
+    subject to X 1 <= 1  (row sums),  X^T 1 <= 1  (column sums),  X >= 0
+
+is solved by projected gradient ascent (PGD), each projection onto the polytope being computed
+by Dykstra's cyclic projection algorithm over the three sets ``{row sums <= 1}``,
+``{column sums <= 1}`` and ``{X >= 0}``; every operation is differentiable, so the unrolled
+solver passes gradients from a loss on ``X`` to the scores. Not matching a node is allowed,
+so the LP optimum is the Hungarian optimum of ``max(S, 0)`` (the bipartite matching polytope
+is integral: the constraint matrix is totally unimodular).
+
+* :func:`solve_matching` -- the relaxed assignment ``X`` of a batch of padded problems;
+* :func:`round_matching` -- an integral (0/1) matching from ``X``;
+* :func:`matching_loss` -- the binary cross-entropy of ``X`` against the ground-truth pairing
+  (training stage two);
+* :class:`DifferentiableMatching` -- ``nn.Module`` wrapper of :func:`solve_matching`.
+"""
+from typing import List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["solve_matching", "round_matching", "matching_loss", "DifferentiableMatching"]
+
+
+def _check_valid(x: Tensor, valid: Optional[Tensor], name: str) -> Tensor:
+    """``valid`` as a bool tensor of ``x``'s shape (all True when ``None``)."""
+    if x.dim() != 3:
+        raise ValueError(f"{name} must be [B, N, M], got shape {tuple(x.shape)}")
+    if valid is None:
+        return torch.ones(x.shape, dtype=torch.bool, device=x.device)
+    if valid.shape != x.shape:
+        raise ValueError(
+            f"valid must have the shape of {name} {tuple(x.shape)}, got {tuple(valid.shape)}"
+        )
+    return valid.to(device=x.device, dtype=torch.bool)
+
+
+def _step_schedule(
+    num_iters: int, step: float, peak_step: float, anneal_fraction: float, final_step: float
+) -> List[float]:
+    """PGD step sizes ``eta_k``, ``k < num_iters``: a geometric ramp, then a geometric anneal.
+
+    The first ``num_iters - A`` steps grow geometrically from ``step`` to ``peak_step``, the last
+    ``A = round(anneal_fraction * num_iters)`` shrink geometrically from ``peak_step`` to
+    ``final_step`` (``A`` is clipped to ``[0, num_iters - 1]``).
+    """
+    num_anneal = min(max(round(anneal_fraction * num_iters), 0), num_iters - 1)
+    num_ramp = num_iters - num_anneal
+    ramp = [
+        step * (peak_step / step) ** (k / max(num_ramp - 1, 1)) for k in range(num_ramp)
+    ]
+    anneal = [
+        peak_step * (final_step / peak_step) ** ((k + 1) / num_anneal) for k in range(num_anneal)
+    ]
+    return ramp + anneal
+
+
+def solve_matching(
+    scores: Tensor,
+    valid: Optional[Tensor] = None,
+    num_iters: int = 500,
+    step: float = 0.3,
+    dykstra_iters: int = 1,
+    *,
+    peak_step: float = 15.0,
+    anneal_fraction: float = 0.2,
+    final_step: float = 1e-3,
+) -> Tensor:
+    """Relaxed maximum-weight bipartite matchings of a batch of padded score matrices.
+
+    Solves, for every problem ``b`` independently (but in one batched computation),
+
+        max_X <S_b, X>  s.t.  X >= 0,  row sums <= 1,  column sums <= 1,  X = 0 off ``valid``
+
+    by projected gradient ascent ``X_{k+1} = P(X_k + eta_k S)`` (Eq. 15), with the Euclidean
+    projection ``P`` onto the polytope (Eq. 16) computed by Dykstra's cyclic projection
+    algorithm over the sets ``R = {row sums <= 1}``, ``C = {column sums <= 1}`` and
+    ``N = {X >= 0}``. The single-set projections are closed-form: for ``R`` the positive
+    excess of each row sum, divided by the row's number of valid entries, is subtracted from
+    the row's valid entries (``C`` likewise per column); for ``N`` the entries are clamped at 0.
+
+    Numerical scheme (all Python loops run a fixed number of times; no host synchronisation):
+
+    * Normalisation: ``S`` is divided by its largest positive valid entry (per problem) and
+      clipped below at ``-1``; neither changes the set of LP optima (an entry with a negative
+      score is 0 in every optimum), and it makes the step sizes problem-independent.
+    * Warm starts: Dykstra's corrections (the row / column multipliers and the nonnegativity
+      correction) are kept from one PGD iteration to the next, so each projection starts from
+      the previous one's dual state; ``dykstra_iters`` cyclic sweeps ``R -> C -> N`` are then
+      run per PGD iteration. At a fixed point the corrections sum to ``eta S``: they are the LP
+      dual variables (times ``eta``) and ``X`` satisfies the KKT conditions.
+    * Step schedule: the PGD step grows geometrically from ``step`` to ``peak_step`` over the
+      first ``(1 - anneal_fraction) * num_iters`` iterations (large steps make the iterates
+      reach the optimal vertex: for a large enough step a single exact projection of
+      ``X + eta S`` already is an LP optimum), then decreases geometrically to ``final_step``.
+      The corrections are rescaled with the step (they scale linearly with it at a fixed
+      point), so the decrease shrinks the remaining infeasibility of the inexact projections
+      by the same factor.
+    * Clean-up: the result is exactly nonnegative (the last projection is onto ``N``); each row
+      is then divided by ``max(1, row sum)`` and each column by ``max(1, column sum)``, so the
+      sum constraints hold up to rounding, and entries off ``valid`` are set to exactly 0.
+
+    With the defaults the objective ``<S, X>`` is within 1e-4 (relative) of the LP optimum on
+    typical random problems up to 20 x 20 and within 1e-3 on the hardest ones tested (many
+    near-ties); cost: ``num_iters * (1 + 3 * dykstra_iters)``-ish elementwise passes over
+    ``[B, N, M]``. The output is piecewise differentiable in ``scores`` (through the whole
+    unrolled solver); at an exactly reached vertex the derivative is 0 almost everywhere, as
+    for the LP itself.
+
+    Args:
+        scores: ``[B, N, M]`` float limb scores (any sign). Non-finite entries (NaN, +-inf)
+            are treated as invalid: their ``X`` is 0 and they get no gradient.
+        valid: optional ``[B, N, M]`` bool mask of real entries (padding is False); ``None``
+            means all entries are valid.
+        num_iters: number of PGD iterations (ramp + anneal).
+        step: initial PGD step size (for the normalised scores, whose maximum is 1).
+        dykstra_iters: Dykstra sweeps ``R -> C -> N`` per PGD iteration (warm-started).
+        peak_step: step size at the end of the ramp.
+        anneal_fraction: fraction of the iterations spent decreasing the step.
+        final_step: step size of the last iteration.
+
+    Returns:
+        ``[B, N, M]`` relaxed assignment ``X`` in ``scores``' dtype (float32 computation for
+        half / bfloat16 inputs): ``X >= 0``, row and column sums ``<= 1`` (up to rounding),
+        ``X == 0`` exactly where invalid. Empty inputs (``B``, ``N`` or ``M`` zero) give an
+        empty output; problems without a valid entry give zeros.
+    """
+    valid = _check_valid(scores, valid, "scores") & torch.isfinite(scores)
+    if num_iters < 1 or dykstra_iters < 1:
+        raise ValueError("num_iters and dykstra_iters must be >= 1")
+    if scores.numel() == 0:
+        return scores * 0
+    dtype = scores.dtype if scores.dtype in (torch.float32, torch.float64) else torch.float32
+    vf = valid.to(dtype)
+    s = torch.where(valid, scores.to(dtype), torch.zeros((), dtype=dtype, device=scores.device))
+    scale = s.clamp_min(0).amax(dim=(1, 2), keepdim=True)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    s = (s / scale).clamp_min(-1.0)
+    rows = vf.sum(dim=2, keepdim=True).clamp_min(1.0)  # [B, N, 1] valid entries per row
+    cols = vf.sum(dim=1, keepdim=True).clamp_min(1.0)  # [B, 1, M] valid entries per column
+
+    x = torch.zeros_like(s)
+    # Dykstra corrections: row part lam * vf, column part mu * vf, nonnegativity part neg.
+    lam = torch.zeros_like(rows)
+    mu = torch.zeros_like(cols)
+    neg = torch.zeros_like(s)
+    etas = _step_schedule(num_iters, step, peak_step, anneal_fraction, final_step)
+    prev_eta = etas[0]
+    for eta in etas:
+        if eta != prev_eta:  # keep the corrections proportional to the step
+            ratio = eta / prev_eta
+            lam, mu, neg = lam * ratio, mu * ratio, neg * ratio
+        prev_eta = eta
+        # Dykstra's iterate for projecting y = X + eta * S, warm-started: x = y - corrections.
+        x = x + eta * s - (lam + mu) * vf - neg
+        for _ in range(dykstra_iters):
+            row_sums = x.sum(dim=2, keepdim=True) + lam * rows  # row sums of x + lam * vf
+            new_lam = (row_sums - 1.0).clamp_min(0.0) / rows
+            x = x + (lam - new_lam) * vf
+            lam = new_lam
+            col_sums = x.sum(dim=1, keepdim=True) + mu * cols
+            new_mu = (col_sums - 1.0).clamp_min(0.0) / cols
+            x = x + (mu - new_mu) * vf
+            mu = new_mu
+            z = x + neg
+            x = z.clamp_min(0.0)
+            neg = z - x
+    x = x / x.sum(dim=2, keepdim=True).clamp_min(1.0)
+    x = x / x.sum(dim=1, keepdim=True).clamp_min(1.0)
+    x = torch.where(valid, x, torch.zeros((), dtype=dtype, device=x.device))
+    return x.to(scores.dtype)
+
+
+def round_matching(X: Tensor, valid: Optional[Tensor] = None, threshold: float = 0.1) -> Tensor:
+    """Integral matchings from relaxed assignments, by greedy rounding (batched, any device).
+
+    Pairs are accepted by decreasing ``X`` with row / column exclusion (the greedy 1/2-
+    approximation of the maximum-weight matching w.r.t. ``X``), only among valid entries with
+    ``X >= threshold``. It is computed in rounds: every still-admissible entry that is the
+    (first) maximum of both its row and its column is accepted at once and its row and column
+    are removed. For distinct values this is exactly the sequential greedy; with ties the
+    first index wins. At most ``min(N, M)`` rounds, all problems at once.
+
+    When ``X`` is an integral vertex (the usual output of :func:`solve_matching`) the result is
+    ``X >= threshold`` itself; for a fractional ``X`` (near-ties of the scores) every row and
+    column still gets at most one pair, taking the largest fractions first.
+
+    Args:
+        X: ``[B, N, M]`` relaxed assignments (e.g. from :func:`solve_matching`).
+        valid: optional ``[B, N, M]`` bool mask of admissible entries (``None``: all).
+        threshold: entries with ``X`` below it are never matched.
+
+    Returns:
+        ``[B, N, M]`` bool matchings: at most one True per row and per column.
+    """
+    valid = _check_valid(X, valid, "X")
+    batch, n, m = X.shape
+    free = valid & (X >= threshold) & ~torch.isnan(X)
+    chosen = torch.zeros_like(free)
+    if free.numel() == 0:
+        return chosen
+    col_ids = torch.arange(m, device=X.device).view(1, 1, m)
+    row_ids = torch.arange(n, device=X.device).view(1, n, 1)
+    for _ in range(min(n, m)):
+        if not bool(free.any()):
+            break
+        masked = torch.where(free, X, torch.full((), -torch.inf, dtype=X.dtype, device=X.device))
+        row_best = masked.argmax(dim=2, keepdim=True)  # [B, N, 1]
+        col_best = masked.argmax(dim=1, keepdim=True)  # [B, 1, M]
+        accept = free & (col_ids == row_best) & (row_ids == col_best)
+        chosen = chosen | accept
+        used_rows = accept.any(dim=2, keepdim=True)
+        used_cols = accept.any(dim=1, keepdim=True)
+        free = free & ~used_rows & ~used_cols
+    return chosen
+
+
+def matching_loss(
+    X: Tensor, target: Tensor, valid: Optional[Tensor] = None, eps: float = 1e-6
+) -> Tensor:
+    """Binary cross-entropy between relaxed assignments and ground-truth pairings.
+
+    ``loss = -(1 / |V|) * sum_{(b, n, m) in V} [t log x + (1 - t) log(1 - x)]`` with
+    ``x = clamp(X, eps, 1 - eps)``, ``t = target`` and ``V`` the valid entries of the whole
+    batch (every valid entry weighs the same, whichever problem it belongs to). Entries of
+    ``X`` outside ``[eps, 1 - eps]`` (e.g. exact 0 / 1 of a converged solver) pass no gradient.
+
+    Args:
+        X: ``[B, N, M]`` relaxed assignments in ``[0, 1]``.
+        target: ``[B, N, M]`` 0/1 ground truth (bool or float): 1 where the two candidates are
+            the two ends of one true limb.
+        valid: optional ``[B, N, M]`` bool mask of entries that count (``None``: all).
+        eps: clamping margin keeping the logarithms finite.
+
+    Returns:
+        Scalar loss; 0 (still attached to ``X``'s graph) when there is no valid entry.
+    """
+    valid = _check_valid(X, valid, "X")
+    if target.shape != X.shape:
+        raise ValueError(f"target must have the shape of X {tuple(X.shape)}, got {target.shape}")
+    x = X.clamp(eps, 1.0 - eps)
+    t = target.to(x.dtype)
+    bce = -(t * torch.log(x) + (1.0 - t) * torch.log1p(-x))
+    bce = torch.where(valid, bce, torch.zeros((), dtype=bce.dtype, device=bce.device))
+    return bce.sum() / valid.sum().clamp_min(1).to(bce.dtype)
+
+
+class DifferentiableMatching(nn.Module):
+    """The differentiable matching solver as a module (see :func:`solve_matching`).
+
+    ``forward(scores [B, N, M], valid [B, N, M] or None) -> X [B, N, M]``; no parameters.
+    """
+
+    def __init__(
+        self,
+        num_iters: int = 500,
+        step: float = 0.3,
+        dykstra_iters: int = 1,
+        *,
+        peak_step: float = 15.0,
+        anneal_fraction: float = 0.2,
+        final_step: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        self.num_iters = num_iters
+        self.step = step
+        self.dykstra_iters = dykstra_iters
+        self.peak_step = peak_step
+        self.anneal_fraction = anneal_fraction
+        self.final_step = final_step
+
+    def forward(self, scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
+        return solve_matching(
+            scores,
+            valid,
+            self.num_iters,
+            self.step,
+            self.dykstra_iters,
+            peak_step=self.peak_step,
+            anneal_fraction=self.anneal_fraction,
+            final_step=self.final_step,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_iters={self.num_iters}, step={self.step}, dykstra_iters={self.dykstra_iters}, "
+            f"peak_step={self.peak_step}, anneal_fraction={self.anneal_fraction}, "
+            f"final_step={self.final_step}"
+        )

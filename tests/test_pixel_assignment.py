@@ -1,0 +1,98 @@
+"""Tests of DSPF pixel-to-person assignment, Eq. 17 (dspf_parser.ops.pixel_assignment)."""
+import math
+
+import torch
+
+from dspf_parser.ops.pixel_assignment import assign_pixels, person_scales
+
+
+def _reference_assign(mask, dspf, poses, person_scores, stride):
+    """Loops over pixels, people and joints with the documented cost."""
+    h, w = mask.shape
+    out = torch.zeros(h, w, dtype=torch.long)
+    for i in range(h):
+        for j in range(w):
+            if not mask[i, j]:
+                continue
+            qx = j * stride + stride // 2 + float(dspf[0, i, j])
+            qy = i * stride + stride // 2 + float(dspf[1, i, j])
+            best, best_p = math.inf, -1
+            for p in range(poses.shape[0]):
+                joints = [(float(x), float(y), float(s)) for x, y, s in poses[p] if s > 0]
+                if not joints or person_scores[p] <= 0:
+                    continue
+                xs, ys = [x for x, _, _ in joints], [y for _, y, _ in joints]
+                scale = math.sqrt((max(xs) - min(xs) + 1) * (max(ys) - min(ys) + 1))
+                for x, y, s in joints:
+                    cost = math.hypot(qx - x, qy - y) / (s * float(person_scores[p]) * scale)
+                    if cost < best:
+                        best, best_p = cost, p
+            out[i, j] = best_p + 1
+    return out
+
+
+def test_matches_loop_reference_and_is_chunk_invariant():
+    torch.manual_seed(0)
+    h, w, stride, num_people, k = 9, 12, 4, 3, 5
+    mask = torch.rand(h, w) > 0.3
+    dspf = (torch.rand(2, h, w, dtype=torch.float64) - 0.5) * 30
+    poses = torch.rand(num_people, k, 3, dtype=torch.float64) * torch.tensor([48.0, 36.0, 1.0])
+    poses[0, 1:, 2] = 0  # a single joint: degenerate box, scale 1
+    poses[1, 3, 2] = 0
+    poses[poses[..., 2] == 0] = 0
+    person_scores = torch.tensor([0.3, 0.9, 0.6], dtype=torch.float64)
+    expected = _reference_assign(mask, dspf, poses, person_scores, stride)
+    assert torch.equal(assign_pixels(mask, dspf, poses, person_scores, stride), expected)
+    chunked = assign_pixels(mask, dspf, poses, person_scores, stride, chunk_size=7)
+    assert torch.equal(chunked, expected)
+    assert (expected[~mask] == 0).all() and (expected[mask] > 0).all()
+
+
+def test_dspf_overrides_geometric_proximity():
+    # Person A on the left, person B on the right; a pixel next to B whose DSPF vector points
+    # to A's hand belongs to A. Equal scores and scales.
+    stride = 4
+    poses = torch.tensor([
+        [[10.0, 10.0, 1.0], [10.0, 50.0, 1.0], [30.0, 30.0, 1.0]],  # A, hand at (30, 30)
+        [[70.0, 10.0, 1.0], [70.0, 50.0, 1.0], [90.0, 30.0, 1.0]],  # B
+    ])
+    scores = torch.tensor([0.8, 0.8])
+    mask = torch.zeros(16, 25, dtype=torch.bool)
+    mask[7, 16] = mask[7, 17] = True  # cells at x = 66 and 70, y = 30: right next to B
+    dspf = torch.zeros(2, 16, 25)
+    dspf[:, 7, 16] = torch.tensor([30.0 - 66.0, 0.0])  # points to A's hand
+    dspf[:, 7, 17] = torch.tensor([0.0, 50.0 - 30.0])  # points to B's (70, 50)
+    instance = assign_pixels(mask, dspf, poses, scores, stride)
+    assert instance[7, 16] == 1 and instance[7, 17] == 2
+    assert int((instance > 0).sum()) == 2
+    # Normalisation: with a much lower score B still wins pixels projected right onto its joint.
+    instance = assign_pixels(mask, dspf, poses, torch.tensor([0.9, 0.1]), stride)
+    assert instance[7, 17] == 2
+
+
+def test_scale_normalisation_prefers_the_larger_person_at_equal_distance():
+    # Projection (50, 0) is 10 px from a joint of each person; the large person (scale ~ 101)
+    # costs less than the small one (scale ~ 11).
+    poses = torch.tensor([
+        [[40.0, 0.0, 1.0], [40.0, 10.0, 1.0], [30.0, 0.0, 1.0], [0.0, 0.0, 0.0]],
+        [[60.0, 0.0, 1.0], [160.0, 100.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+    ])
+    torch.testing.assert_close(person_scales(poses), torch.tensor([math.sqrt(11 * 11), 101.0]))
+    mask = torch.ones(1, 1, dtype=torch.bool)
+    dspf = torch.tensor([50.0, 0.0]).view(2, 1, 1)  # cell centre (0, 0) at stride 1
+    assert assign_pixels(mask, dspf, poses, torch.ones(2), stride=1).item() == 2
+
+
+def test_empty_cases():
+    mask = torch.ones(5, 6, dtype=torch.bool)
+    dspf = torch.randn(2, 5, 6)
+    no_people = assign_pixels(mask, dspf, torch.zeros(0, 16, 3), torch.zeros(0), 4)
+    assert no_people.shape == (5, 6) and no_people.dtype == torch.long and (no_people == 0).all()
+    poses = torch.rand(2, 4, 3) + 0.1
+    no_pixels = assign_pixels(torch.zeros(5, 6, dtype=torch.bool), dspf, poses, torch.ones(2), 4)
+    assert (no_pixels == 0).all()
+    # People without joints or with score 0 never get pixels.
+    poses[0, :, 2] = 0
+    assert (assign_pixels(mask, dspf, poses, torch.ones(2), 4) == 2).all()
+    assert (assign_pixels(mask, dspf, poses, torch.tensor([1.0, 0.0]), 4) == 0).all()
+    assert person_scales(torch.zeros(0, 4, 3)).shape == (0,)
