@@ -15,30 +15,15 @@ import logging
 import detectron2.utils.comm as comm
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
-from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
-from detectron2.evaluation import DatasetEvaluators, verify_results
+from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.evaluation import verify_results
 
-from dspf_parser import DSPFDatasetMapper, PartParsingEvaluator, add_dspf_config
+from dspf_parser import add_dspf_config
+from dspf_parser.engine import DSPFTrainer
 
 
-class Trainer(DefaultTrainer):
-    """``DefaultTrainer`` with the project's mapper and evaluator."""
-
-    @classmethod
-    def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=DSPFDatasetMapper(cfg, is_train=True))
-
-    @classmethod
-    def build_test_loader(cls, cfg, dataset_name):
-        return build_detection_test_loader(cfg, dataset_name, mapper=DSPFDatasetMapper(cfg, is_train=False))
-
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-        if evaluator_type != "part_parsing":
-            raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
-        return DatasetEvaluators([PartParsingEvaluator(dataset_name)])
+class Trainer(DSPFTrainer):
+    """Customise training here (hooks, optimizer, ...); see DSPFTrainer for what it sets up."""
 
 
 def setup(args):

@@ -3,7 +3,8 @@
 
 Example::
 
-    python tools/benchmark_decoding.py --people 1 5 10 20 --size 512 --stride 4 --repeats 7
+    python tools/benchmark_decoding.py --people 1 5 10 20 --size 512 --stride 4 --repeats 7 \
+        --threads 1
 
 For every person count, random skeletons (MHPv2 joints and limbs) are drawn on an input of
 ``size x size`` pixels and the network outputs a perfect model would give on the stride-``s``
@@ -174,7 +175,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--max-per-type", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (0: torch's default)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     name, match = load_matching()
     grid = args.size // args.stride

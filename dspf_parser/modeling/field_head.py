@@ -48,7 +48,11 @@ class ProjectionFieldHead(nn.Module):
       (:func:`dspf_parser.ops.warping.flow_warp`). ``W_l`` is zero-initialised, so training
       starts from plain bilinear upsampling.
 
-    ``x_l`` is a 1x1 projection of pyramid level ``l`` to ``conv_dims`` channels.
+    ``x_l`` is a 1x1 projection of pyramid level ``l`` to ``conv_dims`` channels. Every
+    regressor ``P_l`` outputs its value in finest-level pixels, scaled by ``s_min / s_l`` into
+    level ``l``'s units, so that a unit step of any regressor moves the final field by the same
+    amount: without it the coarsest regressor's gradient is amplified by ``s_L / s_min`` through
+    the chain of x2 scalings and early training oscillates.
 
     ``forward`` returns the field ``[N, 2, H / s, W / s]`` at the finest level, in INPUT pixel
     units (``s`` = finest stride).
@@ -68,6 +72,8 @@ class ProjectionFieldHead(nn.Module):
         if mode != "direct" and any(a != 2 * b for a, b in zip(strides, strides[1:])):
             raise ValueError(f"coarse-to-fine DSPF needs levels with stride ratio 2, got strides {strides}")
         self.output_stride = strides[-1]
+        # Unit conversion from finest-level pixels to each level's pixels (coarse to fine).
+        self.unit_scales = [self.output_stride / s for s in strides]
         self.project = nn.ModuleList()
         for f in self.in_features:
             proj = Conv2d(input_shape[f].channels, conv_dims, 1, bias=not norm,
@@ -112,7 +118,7 @@ class ProjectionFieldHead(nn.Module):
             fused = sum(F.interpolate(x, size=size, mode="bilinear", align_corners=False) for x in xs[:-1]) + xs[-1]
             return self.predict[0](self.refine[0](fused)) * self.output_stride
         h = self.refine[0](xs[0])
-        field = self.predict[0](h)
+        field = self.predict[0](h) * self.unit_scales[0]
         for level in range(1, len(xs)):
             x = xs[level]
             size = x.shape[-2:]
@@ -124,7 +130,7 @@ class ProjectionFieldHead(nn.Module):
             else:
                 field_up = 2.0 * F.interpolate(field, size=size, mode="bilinear", align_corners=False)
             h = self.refine[level](torch.cat([x, h_up], dim=1))
-            step = self.predict[level](torch.cat([h, field_up], dim=1))
+            step = self.predict[level](torch.cat([h, field_up], dim=1)) * self.unit_scales[level]
             field = step if self.mode == "coarse_to_fine" else field_up + step
         return field * self.output_stride
 

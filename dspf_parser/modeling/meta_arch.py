@@ -7,6 +7,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.modeling.backbone import Backbone
 from detectron2.structures import ImageList
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from .field_head import build_field_head
@@ -124,6 +125,8 @@ class DSPFParser(nn.Module):
                 t("keypoint_offset_weights"), t("limb_heatmaps"),
             )
         )
+        storage = get_event_storage()
+        storage.put_scalars(**{"unweighted_" + k[len("loss_"):]: v.item() for k, v in losses.items()})
         return self.loss_balancer(losses)
 
     def postprocess(self, batched_inputs, images: ImageList, part_logits, field) -> List[Dict]:

@@ -8,6 +8,7 @@ Grid convention: maps live on an output grid of stride ``s``; cell ``[i, j]`` re
 input position ``x = j * s + s // 2``, ``y = i * s + s // 2``. Offsets are in input pixels,
 returned keypoint coordinates ``(x, y)`` are input pixel-index coordinates.
 """
+import functools
 import math
 from typing import Optional, Tuple
 
@@ -65,27 +66,38 @@ def hough_voting(
     v = rows[None, None, :, None] + offsets[:, :, 1] / stride  # [N, K, h, w]
     u0 = torch.floor(u)
     v0 = torch.floor(v)
-    a = u - u0
-    b = v - v0
-    u0 = u0.long()
-    v0 = v0.long()
-
-    # The four splat targets, stacked on a leading axis: [4, N, K, h, w].
-    cu = torch.stack([u0, u0 + 1, u0, u0 + 1])
-    cv = torch.stack([v0, v0, v0 + 1, v0 + 1])
-    frac = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b])
-    inside = (cu >= 0) & (cu < w) & (cv >= 0) & (cv < h)
-    votes = frac.to(heatmaps.dtype) * heatmaps.unsqueeze(0) * inside  # [4, N, K, h, w]
-
-    # Flat index into the [N * K * h * w] output; dropped votes are clamped to a valid index
-    # and carry weight 0.
-    plane = torch.arange(n * k, device=heatmaps.device).view(1, n, k, 1, 1) * (h * w)
-    index = plane + cv.clamp(0, h - 1) * w + cu.clamp(0, w - 1)
-    hough = heatmaps.new_zeros(n * k * h * w).index_add(0, index.flatten(), votes.flatten())
-    hough = hough.view(n, k, h, w)
+    a = (u - u0).to(heatmaps.dtype)
+    b = (v - v0).to(heatmaps.dtype)
+    # Splat into a grid padded by one cell on each side, cropped at the end: a corner outside
+    # the grid but next to it lands in the padding; a vote with no corner inside the grid
+    # (u0 or v0 beyond the padding) gets weight 0 and a clamped index.
+    keep = (u0 >= -1) & (u0 <= w - 1) & (v0 >= -1) & (v0 <= h - 1)
+    weight = heatmaps * keep
+    pw = w + 2
+    plane = torch.arange(n * k, device=heatmaps.device).view(n, k, 1, 1) * ((h + 2) * pw)
+    base = plane + (v0.clamp(-1, h - 1).long() + 1) * pw + (u0.clamp(-1, w - 1).long() + 1)
+    index = torch.cat([base, base + 1, base + pw, base + pw + 1]).flatten()
+    votes = torch.cat([
+        (1 - a) * (1 - b) * weight, a * (1 - b) * weight, (1 - a) * b * weight, a * b * weight,
+    ]).flatten()
+    padded = heatmaps.new_zeros(n * k * (h + 2) * pw).index_add(0, index, votes)
+    hough = padded.view(n, k, h + 2, pw)[:, :, 1:-1, 1:-1].contiguous()
     if radius is not None:
         hough = hough / (math.pi * (radius / stride) ** 2)
     return hough
+
+
+def _window_max(x: Tensor, size: int) -> Tensor:
+    """Max over the ``size x size`` window centred on every cell of ``x`` ``[K, h, w]``.
+
+    Equal to ``F.max_pool2d(x, size, stride=1, padding=size // 2)``, computed separably
+    (much faster on CPU for stride 1).
+    """
+    r = size // 2
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (r, r, r, r), value=-math.inf)
+    rows = functools.reduce(torch.maximum, [padded[:, d:d + h] for d in range(size)])
+    return functools.reduce(torch.maximum, [rows[:, :, d:d + w] for d in range(size)])
 
 
 def detect_keypoints(
@@ -136,15 +148,17 @@ def detect_keypoints(
     if nms_kernel % 2 != 1:
         raise ValueError(f"nms_kernel must be odd, got {nms_kernel}")
     k, h, w = hough.shape
-    # 3x3 moments around every cell: sum h, sum h * dj, sum h * di -> [K, 3, h, w].
-    step = torch.arange(-1, 2, device=hough.device, dtype=hough.dtype)
-    kernels = torch.stack(
-        [torch.ones(3, 3, device=hough.device, dtype=hough.dtype),
-         step[None, :].expand(3, 3), step[:, None].expand(3, 3)]
-    ).unsqueeze(1)  # [3, 1, 3, 3]
-    moments = F.conv2d(hough.unsqueeze(1), kernels, padding=1).reshape(k, 3, h * w)
-    pooled = F.max_pool2d(hough.unsqueeze(1), nms_kernel, stride=1, padding=nms_kernel // 2)
-    peaks = (hough == pooled.squeeze(1)) & (hough > 0)  # [K, h, w]
+    # 3x3 moments around every cell, sum h, sum h * dj, sum h * di (zero padding), by
+    # separable window sums: [K, 3, h * w].
+    padded = F.pad(hough, (1, 1, 1, 1))
+    over_rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]  # [K, h, w + 2]
+    over_cols = padded[:, :, :-2] + padded[:, :, 1:-1] + padded[:, :, 2:]  # [K, h + 2, w]
+    moments = torch.stack([
+        over_rows[:, :, :-2] + over_rows[:, :, 1:-1] + over_rows[:, :, 2:],
+        over_rows[:, :, 2:] - over_rows[:, :, :-2],
+        over_cols[:, 2:] - over_cols[:, :-2],
+    ], dim=1).reshape(k, 3, h * w)
+    peaks = (hough == _window_max(hough, nms_kernel)) & (hough > 0)  # [K, h, w]
     peaks = peaks.reshape(k, h * w) & (moments[:, 0] > threshold)
 
     flat = torch.where(peaks, moments[:, 0], torch.full_like(moments[:, 0], -math.inf))

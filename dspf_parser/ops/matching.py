@@ -21,7 +21,7 @@ is integral: the constraint matrix is totally unimodular).
   (training stage two);
 * :class:`DifferentiableMatching` -- ``nn.Module`` wrapper of :func:`solve_matching`.
 """
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -127,17 +127,18 @@ def solve_matching(
         final_step: step size of the last iteration.
 
     Returns:
-        ``[B, N, M]`` relaxed assignment ``X`` in ``scores``' dtype (float32 computation for
-        half / bfloat16 inputs): ``X >= 0``, row and column sums ``<= 1`` (up to rounding),
+        ``[B, N, M]`` relaxed assignment ``X`` in ``scores``' dtype (the default float dtype
+        for integer scores; computed in float32 for half / bfloat16 inputs): ``X >= 0``, row and column sums ``<= 1`` (up to rounding),
         ``X == 0`` exactly where invalid. Empty inputs (``B``, ``N`` or ``M`` zero) give an
         empty output; problems without a valid entry give zeros.
     """
     valid = _check_valid(scores, valid, "scores") & torch.isfinite(scores)
     if num_iters < 1 or dykstra_iters < 1:
         raise ValueError("num_iters and dykstra_iters must be >= 1")
+    out_dtype = scores.dtype if scores.is_floating_point() else torch.get_default_dtype()
     if scores.numel() == 0:
-        return scores * 0
-    dtype = scores.dtype if scores.dtype in (torch.float32, torch.float64) else torch.float32
+        return scores.to(out_dtype) * 0
+    dtype = out_dtype if out_dtype in (torch.float32, torch.float64) else torch.float32
     vf = valid.to(dtype)
     s = torch.where(valid, scores.to(dtype), torch.zeros((), dtype=dtype, device=scores.device))
     scale = s.clamp_min(0).amax(dim=(1, 2), keepdim=True)
@@ -175,7 +176,7 @@ def solve_matching(
     x = x / x.sum(dim=2, keepdim=True).clamp_min(1.0)
     x = x / x.sum(dim=1, keepdim=True).clamp_min(1.0)
     x = torch.where(valid, x, torch.zeros((), dtype=dtype, device=x.device))
-    return x.to(scores.dtype)
+    return x.to(out_dtype)
 
 
 def round_matching(X: Tensor, valid: Optional[Tensor] = None, threshold: float = 0.1) -> Tensor:

@@ -60,8 +60,8 @@ def assign_pixels(
     are all infinite (e.g. ``P = 0``), and every non-person pixel, gets 0 (background).
     Exact ties go to the lower person index.
 
-    The ``[C, P, K]`` cost tensor is computed for chunks of ``C <= chunk_size`` person pixels to
-    bound memory.
+    The ``[C, P, K]`` cost tensor (squared, which has the same argmin) is computed for chunks
+    of ``C <= chunk_size`` person pixels to bound memory.
 
     Args:
         person_mask: ``[h, w]`` bool, person pixels (foreground of the part parsing).
@@ -87,22 +87,25 @@ def assign_pixels(
     h, w = person_mask.shape
     instance = torch.zeros(h * w, dtype=torch.long, device=person_mask.device)
     pixels = person_mask.reshape(-1).nonzero().squeeze(1)  # [Npix] flat indices
-    if poses.shape[0] == 0 or pixels.numel() == 0:
+    if poses.shape[0] == 0 or poses.shape[1] == 0 or pixels.numel() == 0:
         return instance.view(h, w)
 
     dtype = dspf.dtype
-    joints = poses[..., :2].to(dtype)  # [P, K, 2]
+    num_people, num_types = poses.shape[:2]
+    joints = poses[..., :2].to(dtype).reshape(-1, 2)  # [P * K, 2]
     weight = (poses[..., 2] * (person_scores * person_scales(poses))[:, None]).to(dtype)
-    usable = (poses[..., 2] > 0) & (person_scores > 0)[:, None]  # [P, K]
-    inv_weight = 1 / weight.clamp_min(1e-12)  # only read where usable
+    usable = ((poses[..., 2] > 0) & (person_scores > 0)[:, None]).reshape(-1)  # [P * K]
+    # Squared costs: dist^2 / weight^2 (same argmin); unusable joints cost +inf.
+    inv_weight2 = torch.where(usable, weight.reshape(-1).clamp_min(1e-12) ** -2, 0.0)
+    penalty = torch.where(usable, 0.0, math.inf).to(dtype)
     flow = dspf.reshape(2, -1)
     for chunk in pixels.split(chunk_size):
         rows = torch.div(chunk, w, rounding_mode="floor")
         cols = chunk % w
-        q = torch.stack([cols, rows], dim=-1).to(dtype) * stride + stride // 2  # [C, 2]
-        target = q + flow[:, chunk].t()  # [C, 2]
-        dist = (target[:, None, None, :] - joints[None]).norm(dim=-1)  # [C, P, K]
-        cost = torch.where(usable[None], dist * inv_weight[None], torch.full_like(dist, math.inf))
+        target_x = (cols * stride + stride // 2).to(dtype) + flow[0, chunk]  # [C]
+        target_y = (rows * stride + stride // 2).to(dtype) + flow[1, chunk]  # [C]
+        dist2 = (target_x[:, None] - joints[:, 0]) ** 2 + (target_y[:, None] - joints[:, 1]) ** 2
+        cost = (dist2 * inv_weight2 + penalty).view(-1, num_people, num_types)  # [C, P, K]
         best, person = cost.amin(dim=2).min(dim=1)  # [C]
         instance[chunk] = torch.where(torch.isfinite(best), person + 1, torch.zeros_like(person))
     return instance.view(h, w)

@@ -1,0 +1,3 @@
+from .trainer import DSPFTrainer
+
+__all__ = ["DSPFTrainer"]
