@@ -60,6 +60,31 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.POSE_HEAD.OFFSET_LOSS_WEIGHT = 1.0
     cfg.MODEL.DSPF.POSE_HEAD.LIMB_LOSS_WEIGHT = 1.0
 
+    # Joint association (paper Sec. 3.3): the differentiable LP matching layer.
+    cfg.MODEL.DSPF.MATCHING = CN()
+    cfg.MODEL.DSPF.MATCHING.NAME = "LPMatchingLayer"
+    cfg.MODEL.DSPF.MATCHING.NUM_ITERS = 500
+    cfg.MODEL.DSPF.MATCHING.STEP = 0.3
+    cfg.MODEL.DSPF.MATCHING.DYKSTRA_ITERS = 1
+    # Training stage two: cross-entropy of the relaxed assignments against the true pairing of
+    # the annotated joints (scored on the predicted limb heatmaps). Off in stage one.
+    cfg.MODEL.DSPF.MATCHING.LOSS_ON = False
+    cfg.MODEL.DSPF.MATCHING.LOSS_WEIGHT = 1.0
+
+    # Bottom-up decoding at inference.
+    cfg.MODEL.DSPF.INFERENCE = CN()
+    # Minimal keypoint candidate score (Hough vote mass; about 1 for a perfect prediction).
+    cfg.MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD = 0.3
+    # At most this many candidates per joint type.
+    cfg.MODEL.DSPF.INFERENCE.MAX_CANDIDATES = 30
+    # "matching" (the LP matching layer, rounded), or the greedy baselines of Table 5:
+    # "greedy_openpose", "greedy_personlab".
+    cfg.MODEL.DSPF.INFERENCE.ASSOCIATION = "matching"
+    # People with fewer joints are dropped.
+    cfg.MODEL.DSPF.INFERENCE.MIN_JOINTS = 3
+    # Set False to return only the category-level outputs (sem_seg, dspf).
+    cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON = True
+
     cfg.INPUT.DSPF = CN()
     # Random rescaling of the image by a factor in this range, then a fixed-size crop/pad.
     cfg.INPUT.DSPF.SCALE_RANGE = (0.5, 2.0)

@@ -45,7 +45,7 @@ def test_gradients_reach_every_head_and_parameter(balancing):
     model.train()
     with EventStorage() as storage:
         losses = model(fake_batch())
-    assert "unweighted_dspf" in storage.latest()
+    assert "unweighted_loss_dspf" in storage.latest()
     expected = {"loss_part", "loss_dspf", "loss_keypoint_heatmap", "loss_keypoint_offset", "loss_limb_heatmap"}
     assert expected <= set(losses)
     assert (balancing == "uncertainty") == any(k.endswith("_uncertainty") for k in losses)
@@ -98,3 +98,41 @@ def test_heads_are_swappable_through_the_registry():
         PART_HEAD_REGISTRY.register(type(name, (PartSegmentationHead,), {}))
     model = build_model(tiny_cfg(**{"MODEL.DSPF.PART_HEAD.NAME": name}))
     assert type(model.part_head).__name__ == name
+
+
+def test_stage_two_matching_loss_reaches_the_limb_heatmaps():
+    from detectron2.structures import Instances, Keypoints
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(**{"MODEL.DSPF.MATCHING.LOSS_ON": "True", "MODEL.DSPF.MATCHING.NUM_ITERS": "50"}))
+    model.train()
+    batch = fake_batch()
+    for x in batch:
+        kp = torch.rand(3, S.num_keypoints, 3) * 60
+        kp[..., 2] = 2
+        inst = Instances((64, 64))
+        inst.gt_keypoints = Keypoints(kp)
+        x["instances"] = inst
+    with EventStorage():
+        losses = model(batch)
+    assert "loss_matching" in losses and "loss_matching_uncertainty" in losses
+    losses["loss_matching"].backward()
+    assert model.pose_head.limb.weight.grad.abs().sum() > 0
+    # Stage one has no matching loss.
+    model1 = build_model(tiny_cfg())
+    model1.train()
+    with EventStorage():
+        assert "loss_matching" not in model1(fake_batch())
+
+
+def test_inference_returns_people_as_instances():
+    model = build_model(tiny_cfg(**{"MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD": "0.0"}))
+    model.eval()
+    with torch.no_grad():
+        out = model([{"image": torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)}])[0]
+    inst = out["instances"]
+    assert inst.image_size == (64, 64)
+    for field in ("pred_keypoints", "scores", "pred_boxes", "pred_classes", "pred_masks", "pred_parts"):
+        assert inst.has(field)
+    assert inst.pred_keypoints.shape[1:] == (S.num_keypoints, 3)
+    assert inst.pred_masks.shape[1:] == (64, 64)

@@ -1,0 +1,37 @@
+"""The differentiable matching solver as a registered detectron2 component."""
+from typing import Optional
+
+from detectron2.config import configurable
+from torch import Tensor, nn
+
+from ..ops.matching import DifferentiableMatching
+from .registry import MATCHING_REGISTRY
+
+__all__ = ["LPMatchingLayer", "build_matching_layer"]
+
+
+@MATCHING_REGISTRY.register()
+class LPMatchingLayer(nn.Module):
+    """Maximum-weight bipartite matching relaxed to an LP, solved by projected gradient ascent
+    with Dykstra's cyclic projection (:func:`dspf_parser.ops.matching.solve_matching`).
+
+    ``forward(scores [B, N, M], valid [B, N, M] or None) -> X [B, N, M]``; no parameters.
+    """
+
+    @configurable
+    def __init__(self, *, num_iters: int, step: float, dykstra_iters: int):
+        super().__init__()
+        self.solver = DifferentiableMatching(num_iters=num_iters, step=step, dykstra_iters=dykstra_iters)
+
+    @classmethod
+    def from_config(cls, cfg):
+        m = cfg.MODEL.DSPF.MATCHING
+        return {"num_iters": m.NUM_ITERS, "step": m.STEP, "dykstra_iters": m.DYKSTRA_ITERS}
+
+    def forward(self, scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
+        return self.solver(scores, valid)
+
+
+def build_matching_layer(cfg) -> nn.Module:
+    """Build the matching layer named by ``cfg.MODEL.DSPF.MATCHING.NAME``."""
+    return MATCHING_REGISTRY.get(cfg.MODEL.DSPF.MATCHING.NAME)(cfg)

@@ -1,0 +1,115 @@
+"""Bottom-up decoding from perfect maps, duplicate suppression, and the matching supervision."""
+import pytest
+import torch
+
+from dspf_parser.data.categories import MHP_V2_SCHEMA as S
+from dspf_parser.ops.decoding import ASSOCIATIONS, parse_people, suppress_duplicates
+from dspf_parser.ops.matching import matching_loss, solve_matching
+from dspf_parser.ops.matching_targets import ground_truth_limb_problems
+from dspf_parser.ops.targets import dspf_targets, keypoint_targets, limb_targets
+
+LIMBS = list(S.limbs)
+BASE = torch.tensor([[30., 60], [30, 45], [30, 30], [40, 30], [40, 45], [40, 60], [35, 30], [35, 15], [35, 10],
+                     [35, 2], [22, 30], [25, 20], [28, 12], [42, 12], [45, 20], [48, 30]])
+STRIDE, RADIUS, SIGMA, SIZE = 4, 6.0, 3.0, (96, 160)
+
+
+def scene(shifts):
+    """People at ``BASE + shift``; each person's pixels = a box around its joints."""
+    kp = torch.zeros(len(shifts), 16, 3)
+    inst = torch.zeros(SIZE, dtype=torch.long)
+    for p, shift in enumerate(shifts):
+        kp[p, :, :2] = BASE + torch.tensor(shift)
+        kp[p, :, 2] = 2
+        x0, y0 = (BASE + torch.tensor(shift)).min(0).values.long().tolist()
+        x1, y1 = (BASE + torch.tensor(shift)).max(0).values.long().tolist()
+        inst[y0 : y1 + 1, x0 : x1 + 1] = p + 1
+    return kp, inst
+
+
+def perfect_maps(kp, inst):
+    heat, off, _ = keypoint_targets(kp, SIZE, STRIDE, RADIUS)
+    limbs = limb_targets(kp, LIMBS, SIZE, STRIDE, SIGMA)
+    field, weight = dspf_targets(inst, kp, STRIDE)
+    return heat, off, limbs, field, weight > 0
+
+
+@pytest.mark.parametrize("association", ASSOCIATIONS)
+def test_perfect_maps_give_the_true_people(association):
+    kp, inst = scene([(0, 0), (50, 10), (100, 20)])
+    heat, off, limbs, field, mask = perfect_maps(kp, inst)
+    people = parse_people(heat, off, limbs, field, mask, LIMBS, STRIDE, RADIUS, association=association)
+    assert len(people.scores) == 3
+    order = people.poses[:, 0, 0].argsort()  # by x of the right ankle = scene order
+    assert torch.allclose(people.poses[order, :, :2], kp[:, :, :2], atol=1.0)
+    assert torch.all(people.poses[:, :, 2] > 0.5)
+    # Every person cell goes to its own person (instance ids follow the score order).
+    cells = mask.nonzero(as_tuple=True)
+    gt_ids = inst[cells[0] * STRIDE + STRIDE // 2, cells[1] * STRIDE + STRIDE // 2]
+    mapping = torch.empty(4, dtype=torch.long)
+    mapping[order + 1] = torch.arange(1, 4)
+    assert torch.equal(mapping[people.instance_map[cells]], gt_ids)
+
+
+def test_no_signal_gives_no_people_and_background():
+    h, w = SIZE[0] // STRIDE, SIZE[1] // STRIDE
+    people = parse_people(torch.zeros(16, h, w), torch.zeros(16, 2, h, w), torch.zeros(18, h, w),
+                          torch.zeros(2, h, w), torch.ones(h, w, dtype=torch.bool), LIMBS, STRIDE, RADIUS)
+    assert people.poses.shape == (0, 16, 3) and people.scores.shape == (0,)
+    assert people.instance_map.shape == (h, w) and people.instance_map.max() == 0
+
+
+def test_unknown_association_is_a_clear_error():
+    kp, inst = scene([(0, 0)])
+    with pytest.raises(ValueError, match="unknown association"):
+        parse_people(*perfect_maps(kp, inst), LIMBS, STRIDE, RADIUS, association="hungarian")
+
+
+def test_suppress_duplicates_matches_a_loop():
+    g = torch.Generator().manual_seed(0)
+    coords = torch.rand(3, 12, 2, generator=g) * 20
+    scores = torch.rand(3, 12, generator=g).sort(dim=1, descending=True).values
+    scores[0, 3] = scores[0, 2]  # a tie
+    valid = torch.rand(3, 12, generator=g) > 0.2
+    got = suppress_duplicates(coords, scores, valid, 4.0)
+    for k in range(3):
+        for j in range(12):
+            beaten = any(
+                valid[k, i] and (coords[k, i] - coords[k, j]).norm() < 4.0
+                and (scores[k, i] > scores[k, j] or (scores[k, i] == scores[k, j] and i < j))
+                for i in range(12) if i != j
+            )
+            assert bool(got[k, j]) == bool(valid[k, j] and not beaten)
+
+
+def test_ground_truth_limb_problems_and_matching_loss_gradient():
+    kp, inst = scene([(0, 0), (50, 10)])
+    kp[1, 9, 2] = 0  # person 2's head top unlabelled
+    limbs = limb_targets(kp, LIMBS, SIZE, STRIDE, SIGMA)[None].clone().requires_grad_(True)
+    scores, valid, target = ground_truth_limb_problems(limbs, [kp], LIMBS, STRIDE)
+    assert scores.shape == (18, 2, 2)
+    head = LIMBS.index((8, 9))  # upper neck -> head top
+    assert valid[head].tolist() == [[True, False], [True, False]]
+    assert target[head].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    # True pairs score higher than crossed ones on a perfect limb map.
+    both = valid.all(dim=(1, 2))
+    diag = scores[both].diagonal(dim1=1, dim2=2)
+    assert torch.all(diag.min(1).values > scores[both][:, 0, 1]) and torch.all(diag.min(1).values > scores[both][:, 1, 0])
+    x = solve_matching(scores, valid)
+    loss = matching_loss(x, target, valid)
+    assert loss.item() < 0.1
+    # A corrupted map (person 1's shoulders painted where the crossed pair lies) is penalised,
+    # and the gradient reaches the limb heatmap.
+    limbs2 = limbs.detach().clone()
+    limbs2[0, LIMBS.index((12, 13))] = 0.5
+    limbs2.requires_grad_(True)
+    s2, v2, t2 = ground_truth_limb_problems(limbs2, [kp], LIMBS, STRIDE)
+    loss2 = matching_loss(solve_matching(s2, v2), t2, v2)
+    loss2.backward()
+    assert limbs2.grad is not None and limbs2.grad.abs().sum() > 0
+
+
+def test_ground_truth_limb_problems_with_no_people():
+    limbs = torch.zeros(2, 18, 8, 8)
+    scores, valid, target = ground_truth_limb_problems(limbs, [torch.zeros(0, 16, 3)] * 2, LIMBS, STRIDE)
+    assert scores.shape == (36, 1, 1) and not valid.any() and target.sum() == 0
