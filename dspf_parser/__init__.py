@@ -23,7 +23,10 @@ __version__ = "0.1.0"
 
 from .config import add_dspf_config
 from .data import DSPFDatasetMapper, get_schema
-from .evaluation import PartParsingEvaluator
+from .evaluation import InstanceParsingEvaluator, PartParsingEvaluator
 from .modeling import DSPFParser
 
-__all__ = ["DSPFDatasetMapper", "DSPFParser", "PartParsingEvaluator", "add_dspf_config", "get_schema", "__version__"]
+__all__ = [
+    "DSPFDatasetMapper", "DSPFParser", "InstanceParsingEvaluator", "PartParsingEvaluator", "add_dspf_config",
+    "get_schema", "__version__",
+]

@@ -7,8 +7,8 @@ __all__ = ["add_dspf_config"]
 def add_dspf_config(cfg: CN) -> None:
     """Add every dspf-parser key, with its default, to ``cfg`` (in place).
 
-    Groups: ``MODEL.DSPF`` (network, losses, inference) and ``INPUT.DSPF`` (training
-    augmentation). Call it before ``cfg.merge_from_file``.
+    Groups: ``MODEL.DSPF`` (network, losses, inference), ``INPUT.DSPF`` (training
+    augmentation) and ``SOLVER.NONFINITE_LOSS``. Call it before ``cfg.merge_from_file``.
     """
     cfg.MODEL.DSPF = CN()
     # Label space (see dspf_parser.data.categories.SCHEMAS): part classes, joints, limbs, flips.
@@ -64,6 +64,8 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.MATCHING = CN()
     cfg.MODEL.DSPF.MATCHING.NAME = "LPMatchingLayer"
     cfg.MODEL.DSPF.MATCHING.NUM_ITERS = 500
+    # Unrolled iterations while training (short, so the assignment stays differentiable).
+    cfg.MODEL.DSPF.MATCHING.TRAIN_NUM_ITERS = 20
     cfg.MODEL.DSPF.MATCHING.STEP = 0.3
     cfg.MODEL.DSPF.MATCHING.DYKSTRA_ITERS = 1
     # Training stage two: cross-entropy of the relaxed assignments against the true pairing of
@@ -84,6 +86,10 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.INFERENCE.MIN_JOINTS = 3
     # Set False to return only the category-level outputs (sem_seg, dspf).
     cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON = True
+
+    # What a non-finite loss term does: "error" (stop, naming the term and the iteration) or
+    # "skip" (skip that update and count it).
+    cfg.SOLVER.NONFINITE_LOSS = "error"
 
     cfg.INPUT.DSPF = CN()
     # Random rescaling of the image by a factor in this range, then a fixed-size crop/pad.

@@ -45,6 +45,92 @@ def official_mean_iou(pred, gt, n, include_background=True):
     return float(np.nanmean(iu)) if np.any(~np.isnan(iu)) else 0.0
 
 
+def voc_ap_loop(rec, prec):
+    """``voc_ap`` (use_07_metric=False) as written in the official scripts."""
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    for i in range(mpre.size - 1, 0, -1):
+        mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+
+
+def official_eval_seg_ap(images, nb_class, ovthresh):
+    """Port of MHP-v2 ``eval_seg_ap`` (+ ``get_gt``): returns (AP, PCP)."""
+    confidence, image_ids, ptr = [], [], []
+    for i, (_, preds, scores) in enumerate(images):
+        for idx in range(len(preds)):
+            image_ids.append(i), confidence.append(scores[idx]), ptr.append(idx)
+    order = np.argsort(-np.array(confidence))
+    recs = [[g for g in gts if np.sum(g > 0) > 0] for gts, _, _ in images]
+    dets = [[False] * len(r) for r in recs]
+    npos = sum(len(r) for r in recs)
+    tp, fp, pcp_list = np.zeros(len(order)), np.zeros(len(order)), []
+    for d, k in enumerate(order):
+        gts, pred = recs[image_ids[k]], images[image_ids[k]][1][ptr[k]]
+        ovmax, jmax = -np.inf, -1
+        for i, mask_gt in enumerate(gts):
+            hist = np.zeros((nb_class, nb_class))
+            np.add.at(hist, (mask_gt.ravel(), pred.ravel()), 1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                seg_iou = np.diag(hist) / (hist.sum(1) + hist.sum(0) - np.diag(hist))
+            if np.nanmean(seg_iou) > ovmax:
+                ovmax, seg_iou_max, jmax, mask_gt_u = np.nanmean(seg_iou), seg_iou, i, np.unique(mask_gt)
+        if ovmax > ovthresh and not dets[image_ids[k]][jmax]:
+            tp[d] = 1.0
+            dets[image_ids[k]][jmax] = True
+            pcp_d = len(mask_gt_u[np.logical_and(mask_gt_u > 0, mask_gt_u < nb_class)])
+            pcp_list.append(float(np.sum(seg_iou_max[1:] > ovthresh)) / pcp_d)
+        else:
+            fp[d] = 1.0
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    pcp_list.extend([0.0] * (npos - len(pcp_list)))
+    return voc_ap_loop(tp / npos, tp / (tp + fp)), np.mean(pcp_list)
+
+
+def official_class_ap(images, class_id, thresholds):
+    """Port of PGN ``compute_class_ap`` on (gt_regions, pred_regions) images."""
+    gt_num, scores = 0, []
+    tp = [[] for _ in thresholds]
+    for gt_regions, pred_regions in images:
+        gts = [m for c, m in gt_regions if c == class_id and m.any()]
+        preds = [(m, s) for c, m, s in pred_regions if c == class_id and m.any()]
+        gt_num += len(gts)
+        scores += [s for _, s in preds]
+        for m, _ in preds:
+            best = max((np.sum(m & g) / np.sum(m | g) for g in gts), default=-1.0)
+            for k, t in enumerate(thresholds):
+                tp[k].append(1.0 if best > t else 0.0)
+    ind = np.argsort(scores)[::-1]
+    out = []
+    for k in range(len(thresholds)):
+        m_tp = np.cumsum(np.array(tp[k])[ind])
+        m_fp = np.cumsum(1.0 - np.array(tp[k])[ind])
+        out.append(voc_ap_loop(m_tp / float(gt_num), m_tp / np.maximum(m_fp + m_tp, np.finfo(np.float64).eps)))
+    return np.array(out)
+
+
+def random_scene(rng, n_images=4, h=6, w=10, n=NUM_CLASSES):
+    """Random persons (rectangles of random parts) and noisy copies of them as predictions."""
+    images = []
+    for _ in range(n_images):
+        gts = []
+        for _ in range(rng.integers(0, 4)):
+            m = np.zeros((h, w), np.uint8)
+            y, x = rng.integers(0, h - 2), rng.integers(0, w - 3)
+            m[y:y + 3, x:x + 4] = rng.integers(1, n, (3, 4))
+            gts.append(m)
+        preds = []
+        for g in gts + gts[:1]:
+            p = g.copy()
+            flip = (rng.random((h, w)) < 0.3) & (g > 0)
+            p[flip] = rng.integers(0, n, flip.sum())
+            if p.any():
+                preds.append(p)
+        images.append((gts, preds, rng.random(len(preds)).tolist()))
+    return images
+
+
 def regions(*persons):
     """Per-part binary regions of person maps: [(class_id, mask)]."""
     return [(int(c), p == c) for p in persons for c in np.unique(p) if c > 0]
@@ -124,12 +210,26 @@ def test_swapped_instances_and_missing_person():
     # PCP_50: A matched by pred 1: part 1 IoU 1 > .5, part 2 IoU .5 is not (strict) -> 1/2;
     # B and C unmatched -> 0. Mean over 3 GT persons: 1/6.
     assert pcp(images, NUM_CLASSES) == pytest.approx(1 / 6)
-    # At .3, B is matched too but neither swapped part counts: (1/2 + 0 + 0) / 3; at .4 only A.
-    assert pcp(images, NUM_CLASSES, threshold=0.3) == pytest.approx(1 / 6)
+    # At .3, both of A's parts count (1, .5 > .3) and B is matched, but neither of its swapped
+    # parts counts: (1 + 0 + 0) / 3.
+    assert pcp(images, NUM_CLASSES, threshold=0.3) == pytest.approx(1 / 3)
     # Parts only: pred 0 scores 0 everywhere (best: A, first of the ties), pred 1 .75 on A.
     # t <= .7: FP then TP -> 1/6; t in .8, .9 -> 0; vol = 7 * (1/6) / 9 = 7/54.
     res = ap_part(images, NUM_CLASSES, include_background=False)
     assert res["AP_p_50"] == pytest.approx(1 / 6) and res["AP_p_vol"] == pytest.approx(7 / 54)
+
+
+def test_person_ap_and_pcp_match_the_official_loop_on_random_scenes():
+    rng = np.random.default_rng(1)
+    for _ in range(8):
+        images = random_scene(rng)
+        if not any(images[i][0] for i in range(len(images))):
+            continue
+        res = ap_part(images, NUM_CLASSES)
+        for t in PART_IOU_THRESHOLDS:
+            ref_ap, ref_pcp = official_eval_seg_ap(images, NUM_CLASSES, t)
+            assert res["per_threshold"][t] == pytest.approx(ref_ap, abs=1e-12)
+            assert pcp(images, NUM_CLASSES, threshold=t) == pytest.approx(ref_pcp, abs=1e-12)
 
 
 def test_taken_ground_truth_is_a_false_positive_without_fallback():
@@ -141,8 +241,8 @@ def test_taken_ground_truth_is_a_false_positive_without_fallback():
 
 
 def test_person_ties_keep_input_order_and_image_without_gt():
-    # Equal scores: the FP (person on an image without GT... here on C's pixels vs GT A only)
-    # listed first is ranked first: tp 0, 1 -> AP 1/2; listed second: tp 1, 0 -> AP 1.
+    # Equal scores keep the input order (official np.argsort(-confidence) on a small input): the
+    # FP (a person on C's pixels, GT is A only) listed first -> tp 0, 1 -> AP 1/2; second -> AP 1.
     assert ap_part([([A], [C, A], [0.5, 0.5])], NUM_CLASSES)["AP_p_50"] == pytest.approx(0.5)
     assert ap_part([([A], [A, C], [0.5, 0.5])], NUM_CLASSES)["AP_p_50"] == pytest.approx(1.0)
     # A prediction on an image with no GT person is a FP: ranked first (.95), then two TPs:
@@ -186,6 +286,21 @@ def test_region_ap_swapped_and_missing():
     assert res["AP_r_50"] == res["AP_r_60"] == res["AP_r_70"] == pytest.approx(0.0625)
     assert res["AP_r_vol"] == pytest.approx((4 * 0.3125 + 5 * 0.0625) / 9)
     np.testing.assert_allclose(res["per_class"][1], 0.25)
+
+
+def test_region_ap_matches_the_official_loop_on_random_scenes():
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        scene = random_scene(rng)
+        images = [(regions(*gts), [(c, m, float(s)) for p, s in zip(preds, scores) for c, m in regions(p)])
+                  for gts, preds, scores in scene]
+        res = ap_region(images, NUM_CLASSES)
+        for c in range(1, NUM_CLASSES):
+            if any(k == c for gt, _ in images for k, _ in gt):
+                np.testing.assert_allclose(res["per_class"][c], official_class_ap(images, c, PART_IOU_THRESHOLDS),
+                                           atol=1e-12)
+            else:
+                assert np.isnan(res["per_class"][c]).all()
 
 
 def test_region_duplicates_default_vs_one_to_one():
@@ -236,7 +351,7 @@ GT_KP = keypoints(10, 10, 2, 20, 20, 1, 5, 5, 0)  # third joint unlabelled
 
 def test_oks_perfect():
     res = oks_map([(GT_KP, [100.0], GT_KP, [0.9])], SIGMAS)
-    assert res["AP"] == res["AP50"] == res["AP75"] == pytest.approx(1.0)
+    assert [res["AP"], res["AP50"], res["AP75"]] == pytest.approx([1.0, 1.0, 1.0])
 
 
 def test_oks_hand_computed():
@@ -258,8 +373,8 @@ def test_oks_hand_computed():
     # Each GT is matched once: a duplicate is a FP (rec 1, 1 / prec 1, .5 -> AP 1 at all t).
     # Ranked before the TP it costs precision: prec 0, .5 -> AP .5.
     far = keypoints(200, 200, 1, 300, 300, 1, 0, 0, 1)
-    assert oks_map([(GT_KP, [100.0], np.concatenate([GT_KP, GT_KP]), [0.9, 0.8])], SIGMAS)["AP"] == 1.0
-    assert oks_map([(GT_KP, [100.0], np.concatenate([far, GT_KP]), [0.9, 0.8])], SIGMAS)["AP"] == 0.5
+    assert oks_map([(GT_KP, [100.0], np.concatenate([GT_KP, GT_KP]), [0.9, 0.8])], SIGMAS)["AP"] == pytest.approx(1.0)
+    assert oks_map([(GT_KP, [100.0], np.concatenate([far, GT_KP]), [0.9, 0.8])], SIGMAS)["AP"] == pytest.approx(0.5)
 
 
 def test_oks_empty():

@@ -104,7 +104,7 @@ def test_stage_two_matching_loss_reaches_the_limb_heatmaps():
     from detectron2.structures import Instances, Keypoints
 
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(**{"MODEL.DSPF.MATCHING.LOSS_ON": "True", "MODEL.DSPF.MATCHING.NUM_ITERS": "50"}))
+    model = build_model(tiny_cfg(**{"MODEL.DSPF.MATCHING.LOSS_ON": "True"}))
     model.train()
     batch = fake_batch()
     for x in batch:

@@ -1,13 +1,18 @@
 """The project's ``DefaultTrainer``: its mapper, its evaluators, and complete resumable state."""
+import logging
+import time
+import weakref
 from typing import Dict
 
+import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine.train_loop import TrainerBase
 from detectron2.evaluation import DatasetEvaluators
 
 from ..data import DSPFDatasetMapper
-from ..evaluation import PartParsingEvaluator
+from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
+from .checkpoint import AtomicCheckpointer
 
 __all__ = ["DSPFTrainer"]
 
@@ -19,9 +24,51 @@ _UPSTREAM_SAVES_OPTIMIZER = DefaultTrainer.load_state_dict is not TrainerBase.lo
 class DSPFTrainer(DefaultTrainer):
     """``DefaultTrainer`` with :class:`DSPFDatasetMapper` and the evaluator of each dataset.
 
-    Checkpoints always hold the optimizer state (momentum buffers), on every detectron2
-    version, so ``--resume`` continues exactly where a killed run stopped.
+    * Checkpoints always hold the optimizer state (momentum buffers), on every detectron2
+      version, and are written atomically (:class:`AtomicCheckpointer`), so ``--resume``
+      continues exactly where a killed run stopped.
+    * A non-finite loss term (``SOLVER.NONFINITE_LOSS``): ``"error"`` stops training with a
+      ``FloatingPointError`` naming the terms and the iteration; ``"skip"`` logs it, skips the
+      update (no backward, no optimizer step) and counts the skipped steps (``skipped_steps``
+      in the metrics). Not applied with ``SOLVER.AMP.ENABLED`` (detectron2's AMP step is used).
     """
+
+    def __init__(self, cfg):
+        self._nonfinite_policy = cfg.SOLVER.NONFINITE_LOSS
+        if self._nonfinite_policy not in ("error", "skip"):
+            raise ValueError(f"SOLVER.NONFINITE_LOSS must be 'error' or 'skip', got {self._nonfinite_policy!r}")
+        self._skipped_steps = 0
+        super().__init__(cfg)
+
+    def build_hooks(self):
+        # Called by DefaultTrainer.__init__ after it made its checkpointer: swap in the atomic
+        # one before the checkpointing hook captures it.
+        self.checkpointer = AtomicCheckpointer(self.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        return super().build_hooks()
+
+    def run_step(self):
+        if self.cfg.SOLVER.AMP.ENABLED:
+            return super().run_step()
+        inner = self._trainer
+        inner.iter = self.iter
+        start = time.perf_counter()
+        data = next(inner._data_loader_iter)
+        data_time = time.perf_counter() - start
+        loss_dict = inner.model(data)
+        bad = {k: float(v) for k, v in loss_dict.items() if not torch.isfinite(v).all()}
+        if bad:
+            message = f"non-finite loss at iteration {self.iter}: " + ", ".join(f"{k}={v}" for k, v in bad.items())
+            if self._nonfinite_policy == "error":
+                raise FloatingPointError(message + " (set SOLVER.NONFINITE_LOSS skip to skip such steps)")
+            self._skipped_steps += 1
+            logging.getLogger(__name__).warning("%s; step skipped (%d so far)", message, self._skipped_steps)
+            self.storage.put_scalar("skipped_steps", self._skipped_steps)
+            return
+        losses = sum(loss_dict.values())
+        inner.optimizer.zero_grad()
+        losses.backward()
+        inner._write_metrics(loss_dict, data_time)
+        inner.optimizer.step()
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -36,7 +83,10 @@ class DSPFTrainer(DefaultTrainer):
         evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
         if evaluator_type != "part_parsing":
             raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
-        return DatasetEvaluators([PartParsingEvaluator(dataset_name)])
+        evaluators = [PartParsingEvaluator(dataset_name)]
+        if cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON:
+            evaluators.append(InstanceParsingEvaluator(dataset_name))
+        return DatasetEvaluators(evaluators)
 
     def state_dict(self) -> Dict:
         ret = super().state_dict()

@@ -162,7 +162,8 @@ def _person_class_ious(
         area = pred_area
         if not valid.all():
             ignored = pred[:, ~valid].astype(np.int64)
-            area = pred_area - np.bincount((rows[:, None] * c + ignored).ravel(), minlength=n_pred * c).reshape(n_pred, c)
+            in_ignored = np.bincount((rows[:, None] * c + ignored).ravel(), minlength=n_pred * c)
+            area = pred_area - in_ignored.reshape(n_pred, c)
         fg = np.flatnonzero(valid & (gt > 0))
         labels = gt[fg]
         at = pred[:, fg]

@@ -16,20 +16,32 @@ class LPMatchingLayer(nn.Module):
     with Dykstra's cyclic projection (:func:`dspf_parser.ops.matching.solve_matching`).
 
     ``forward(scores [B, N, M], valid [B, N, M] or None) -> X [B, N, M]``; no parameters.
+
+    In training mode the solver is unrolled for ``train_num_iters`` iterations only: a fully
+    converged solver sits on a vertex of the polytope, where the assignment is piecewise
+    constant in the scores and the matching loss would pass no gradient; the short unroll keeps
+    ``X`` fractional where the scores are ambiguous, which is exactly where the loss must push.
+    In eval mode it runs ``num_iters`` iterations to the LP optimum.
     """
 
     @configurable
-    def __init__(self, *, num_iters: int, step: float, dykstra_iters: int):
+    def __init__(self, *, num_iters: int, train_num_iters: int, step: float, dykstra_iters: int):
         super().__init__()
         self.solver = DifferentiableMatching(num_iters=num_iters, step=step, dykstra_iters=dykstra_iters)
+        self.train_solver = DifferentiableMatching(num_iters=train_num_iters, step=step, dykstra_iters=dykstra_iters)
 
     @classmethod
     def from_config(cls, cfg):
         m = cfg.MODEL.DSPF.MATCHING
-        return {"num_iters": m.NUM_ITERS, "step": m.STEP, "dykstra_iters": m.DYKSTRA_ITERS}
+        return {
+            "num_iters": m.NUM_ITERS,
+            "train_num_iters": m.TRAIN_NUM_ITERS,
+            "step": m.STEP,
+            "dykstra_iters": m.DYKSTRA_ITERS,
+        }
 
     def forward(self, scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
-        return self.solver(scores, valid)
+        return (self.train_solver if self.training else self.solver)(scores, valid)
 
 
 def build_matching_layer(cfg) -> nn.Module:

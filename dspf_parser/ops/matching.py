@@ -107,12 +107,14 @@ def solve_matching(
       is then divided by ``max(1, row sum)`` and each column by ``max(1, column sum)``, so the
       sum constraints hold up to rounding, and entries off ``valid`` are set to exactly 0.
 
-    With the defaults the objective ``<S, X>`` is within 1e-4 (relative) of the LP optimum on
-    typical random problems up to 20 x 20 and within 1e-3 on the hardest ones tested (many
-    near-ties); cost: ``num_iters * (1 + 3 * dykstra_iters)``-ish elementwise passes over
-    ``[B, N, M]``. The output is piecewise differentiable in ``scores`` (through the whole
-    unrolled solver); at an exactly reached vertex the derivative is 0 almost everywhere, as
-    for the LP itself.
+    Accuracy of the defaults (float32, 16000 random padded problems up to 20 x 20, mixed
+    signs, near-ties and exact ties): relative objective gap to the LP optimum mean 6e-7,
+    99th percentile 2e-5, max 2e-4. Larger problems need more iterations (60 x 60: max gap
+    ~1e-2 with the defaults, ~1e-3 with ``num_iters=2000``). Cost: about
+    ``num_iters * (5 + 9 * dykstra_iters)`` elementwise passes over ``[B, N, M]``; autograd
+    keeps about one ``[B, N, M]`` tensor per sweep (``num_iters * dykstra_iters``). The output
+    is piecewise differentiable in ``scores`` through the whole unrolled solver; once the
+    iterates sit exactly on a vertex the derivative is 0 almost everywhere, as for the LP.
 
     Args:
         scores: ``[B, N, M]`` float limb scores (any sign). Non-finite entries (NaN, +-inf)
@@ -128,13 +130,16 @@ def solve_matching(
 
     Returns:
         ``[B, N, M]`` relaxed assignment ``X`` in ``scores``' dtype (the default float dtype
-        for integer scores; computed in float32 for half / bfloat16 inputs): ``X >= 0``, row and column sums ``<= 1`` (up to rounding),
-        ``X == 0`` exactly where invalid. Empty inputs (``B``, ``N`` or ``M`` zero) give an
-        empty output; problems without a valid entry give zeros.
+        for integer scores; computed in float32 for half / bfloat16 inputs): ``X >= 0``, row
+        and column sums ``<= 1`` (up to rounding), ``X == 0`` exactly where invalid. Empty
+        inputs (``B``, ``N`` or ``M`` zero) give an empty output; problems without a valid
+        entry give zeros.
     """
     valid = _check_valid(scores, valid, "scores") & torch.isfinite(scores)
     if num_iters < 1 or dykstra_iters < 1:
         raise ValueError("num_iters and dykstra_iters must be >= 1")
+    if min(step, peak_step, final_step) <= 0 or not 0 <= anneal_fraction < 1:
+        raise ValueError("step sizes must be > 0 and anneal_fraction in [0, 1)")
     out_dtype = scores.dtype if scores.is_floating_point() else torch.get_default_dtype()
     if scores.numel() == 0:
         return scores.to(out_dtype) * 0
@@ -202,7 +207,7 @@ def round_matching(X: Tensor, valid: Optional[Tensor] = None, threshold: float =
         ``[B, N, M]`` bool matchings: at most one True per row and per column.
     """
     valid = _check_valid(X, valid, "X")
-    batch, n, m = X.shape
+    _, n, m = X.shape
     free = valid & (X >= threshold) & ~torch.isnan(X)
     chosen = torch.zeros_like(free)
     if free.numel() == 0:

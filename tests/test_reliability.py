@@ -1,0 +1,89 @@
+"""Training never loses work: non-finite losses, atomic checkpoints."""
+import os
+
+import pytest
+import torch
+
+from test_train_net import _args, _register_mini_val, train_net
+
+
+def _trainer(tmp_path, *extra):
+    _register_mini_val()
+    cfg = train_net.setup(_args(tmp_path / "run", "SOLVER.MAX_ITER", "4", *extra))
+    trainer = train_net.Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    return trainer
+
+
+def _poison(trainer, at_iteration):
+    """Make the loss dict's loss_dspf NaN at one iteration."""
+    model = trainer.model
+    forward = model.forward
+
+    def poisoned(batched_inputs):
+        out = forward(batched_inputs)
+        if model.training and trainer.iter == at_iteration:
+            out["loss_dspf"] = out["loss_dspf"] * float("nan")
+        return out
+
+    model.forward = poisoned
+
+
+def test_nonfinite_loss_stops_naming_term_and_iteration(tmp_path):
+    trainer = _trainer(tmp_path)
+    _poison(trainer, 2)
+    with pytest.raises(FloatingPointError, match=r"iteration 2: loss_dspf=nan"):
+        trainer.train()
+
+
+def test_nonfinite_loss_can_skip_the_step(tmp_path):
+    trainer = _trainer(tmp_path, "SOLVER.NONFINITE_LOSS", "skip", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()")
+    _poison(trainer, 2)
+    before = {}
+
+    class Snapshot:
+        def before_step(self):
+            if trainer.iter == 2:
+                before.update({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+        def after_step(self):
+            if trainer.iter == 2:
+                after = trainer.model.state_dict()
+                assert all(torch.equal(before[k], after[k]) for k in before), "a skipped step changed weights"
+
+    from detectron2.engine import HookBase
+
+    hook = type("SnapshotHook", (HookBase,), dict(vars(Snapshot)))()
+    trainer.register_hooks([hook])
+    trainer.train()
+    assert trainer._skipped_steps == 1
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_bad_policy_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="NONFINITE_LOSS"):
+        _trainer(tmp_path, "SOLVER.NONFINITE_LOSS", "ignore")
+
+
+def test_kill_during_checkpoint_write_keeps_the_last_good_one(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path)
+    out = tmp_path / "run"
+    trainer.iter = 1
+    trainer.checkpointer.save("model_0000001", iteration=1)
+    assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
+
+    def killed_midway(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed_midway)
+    trainer.iter = 3
+    with pytest.raises(KeyboardInterrupt):
+        trainer.checkpointer.save("model_0000003", iteration=3)
+    monkeypatch.undo()
+    assert (out / "last_checkpoint").read_text() == "model_0000001.pth"
+    assert not (out / "model_0000003.pth").exists()
+    resumed = train_net.Trainer(trainer.cfg)
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 2
+    assert os.path.getsize(out / "model_0000001.pth") > 0
