@@ -31,19 +31,19 @@ TINY_OPTS = [
 
 
 def two_people():
-    """Person 0 (score 0.9): rows 10..44, cols 5..24, face above tee-shirt, a vertical neck limb.
+    """Person 0 (score 0.9): rows 20..54, cols 5..24, face above tee-shirt, a vertical neck limb.
     Person 1 (score 0.6): rows 20..59, cols 45..74, a horizontal shoulder limb at row 30, and a
     head-top joint of score 0 (missing) that must not be connected."""
     masks = np.zeros((2, H, W), bool)
-    masks[0, 10:45, 5:25] = True
+    masks[0, 20:55, 5:25] = True
     masks[1, 20:60, 45:75] = True
     parts = np.zeros((2, H, W), np.uint8)
-    parts[0, 10:20, 5:25] = FACE
-    parts[0, 20:45, 5:25] = TEE
+    parts[0, 20:30, 5:25] = FACE
+    parts[0, 30:55, 5:25] = TEE
     parts[1][masks[1]] = TEE
     kp = np.zeros((2, S.num_keypoints, 3), np.float32)
-    kp[0, HEAD_TOP] = (15, 12, 0.8)
-    kp[0, UPPER_NECK] = (15, 30, 0.7)
+    kp[0, HEAD_TOP] = (15, 22, 0.8)
+    kp[0, UPPER_NECK] = (15, 40, 0.7)
     kp[1, R_SHOULDER] = (50, 30, 0.5)
     kp[1, L_SHOULDER] = (70, 30, 0.5)
     kp[1, UPPER_NECK] = (60, 50, 0.6)
@@ -53,7 +53,7 @@ def two_people():
     inst.pred_parts = torch.from_numpy(parts)
     inst.pred_keypoints = torch.from_numpy(kp)
     inst.scores = torch.tensor([0.9, 0.6])
-    inst.pred_boxes = Boxes(torch.tensor([[5.0, 10, 25, 45], [45, 20, 75, 60]]))
+    inst.pred_boxes = Boxes(torch.tensor([[5.0, 20, 25, 55], [45, 20, 75, 60]]))
     inst.pred_classes = torch.zeros(2, dtype=torch.int64)
     return inst
 
@@ -70,19 +70,21 @@ def test_draw_parsing_parts_outlines_skeleton(gray):
     assert out.shape == (H, W, 3) and out.dtype == np.uint8
     assert np.array_equal(gray, original), "input image modified"
     palette, people = part_palette(), person_palette(2)
-    # inside person 0 (away from outline, skeleton and score label): 50 % blend of part colours
-    face_px, tee_px = out[16, 9], out[40, 9]
+    # inside person 0 (away from outline, skeleton and the score label above the box): 50 % blend of part colours
+    face_px, tee_px = out[26, 9], out[50, 9]
     assert np.allclose(face_px, 0.5 * 128 + 0.5 * palette[FACE].astype(float), atol=1)
     assert np.allclose(tee_px, 0.5 * 128 + 0.5 * palette[TEE].astype(float), atol=1)
     assert not np.array_equal(face_px, tee_px)
     changed = np.any(out != 128, axis=2)
-    assert changed[12:43, 7:23].all(), "person 0's mask is not coloured everywhere"
+    assert changed[22:53, 7:23].all(), "person 0's mask is not coloured everywhere"
     # background away from everyone stays as it was
     assert not changed[:, 27:43].any() and not changed[62:, :].any()
     # outline of person 0 in its person colour (left edge of the mask, below the score label)
-    assert np.array_equal(out[35, 5], people[0])
+    assert np.array_equal(out[45, 5], people[0])
+    # score label of person 0 above its box, filled with its person colour
+    assert np.array_equal(out[10, 5], people[0])
     # vertical limb of person 0 (head-top -> upper-neck) and horizontal one of person 1
-    assert np.allclose(out[21, 15], people[0], atol=2)
+    assert np.allclose(out[31, 15], people[0], atol=2)
     assert np.allclose(out[30, 60], people[1], atol=2)
     # the missing head-top of person 1 is neither drawn nor connected to its neck
     assert not changed[2:8, 58:63].any()
@@ -92,7 +94,7 @@ def test_draw_parsing_parts_outlines_skeleton(gray):
 def test_draw_parsing_threshold_numpy_fields_and_empty(gray):
     inst = two_people()
     out = draw_parsing(gray, inst, confidence_threshold=0.7)
-    assert np.any(out[12:43, 7:23] != 128)
+    assert np.any(out[22:53, 7:23] != 128)
     assert (out[20:60, 45:75] == 128).all(), "person below the threshold was drawn"
 
     class Plain:  # numpy fields, no detectron2
@@ -104,7 +106,7 @@ def test_draw_parsing_threshold_numpy_fields_and_empty(gray):
             return 2
 
     plain = draw_parsing(gray, Plain())
-    assert np.array_equal(plain[40, 10], (0.5 * 128 + 0.5 * person_palette(2)[0]).round().astype(np.uint8))
+    assert np.array_equal(plain[50, 10], (0.5 * 128 + 0.5 * person_palette(2)[0]).round().astype(np.uint8))
     assert np.array_equal(draw_parsing(gray, Instances((H, W))), gray)
     with pytest.raises(ValueError):
         draw_parsing(gray.astype(np.float32), inst)
