@@ -10,14 +10,25 @@ coordinates of its image, i.e. the centre of pixel ``[row, col]`` is ``(x=col, y
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
-__all__ = ["HumanSchema", "MHP_V2_SCHEMA", "SCHEMAS", "get_schema", "flip_permutation"]
+__all__ = [
+    "HumanSchema",
+    "MHP_V2_SCHEMA",
+    "DENSEPOSE_SCHEMA",
+    "PASCAL_PERSON_PART_SCHEMA",
+    "SCHEMAS",
+    "get_schema",
+    "flip_permutation",
+]
 
 
 def flip_permutation(names: Sequence[str]) -> List[int]:
     """Index permutation that a horizontal flip applies to a list of left/right-named labels.
 
-    ``names[i]`` containing ``Left``/``Right`` (any case, also ``left-``/``right-`` prefixes) is
-    mapped to the index of the name with the side swapped; every other name maps to itself.
+    ``names[i]`` containing ``Left``/``Right`` or ``left``/``right`` anywhere in the name (a
+    prefix as in ``Left-arm`` or ``left_wrist``, or inside it as in DensePose's
+    ``UpperLeft-Leg``) is mapped to the index of the name with that side word swapped (first
+    match of ``Left``, ``Right``, ``left``, ``right`` in that order, every occurrence of it
+    replaced); every other name maps to itself.
 
     Raises:
         ValueError: if a left/right name has no counterpart in ``names``.
@@ -133,7 +144,79 @@ MHP_V2_SCHEMA = HumanSchema(
                 .079, .072, .062),
 )
 
-SCHEMAS: Dict[str, HumanSchema] = {MHP_V2_SCHEMA.name: MHP_V2_SCHEMA}
+# ----------------------------------------------------------------------------------------------
+# DensePose-COCO used for part parsing
+# ----------------------------------------------------------------------------------------------
+#: The 14 coarse DensePose parts, ids 1..14 in the order of ``dp_masks`` (the index ``i`` of
+#: ``GetDensePoseMask`` in the DensePose-COCO notebook), 0 = background.
+DENSEPOSE_PARTS = (
+    "Background", "Torso", "Right-Hand", "Left-Hand", "Left-Foot", "Right-Foot", "UpperRight-Leg",
+    "UpperLeft-Leg", "LowerRight-Leg", "LowerLeft-Leg", "UpperLeft-Arm", "UpperRight-Arm",
+    "LowerLeft-Arm", "LowerRight-Arm", "Head",
+)
+
+#: The 17 COCO person keypoints, COCO names and order.
+COCO_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)
+
+# The 19 limbs of the COCO ``skeleton`` (1-based, as in the ``person_keypoints`` category),
+# ordered head to foot: face, shoulders and arms, torso, legs.
+_COCO_LIMBS_1BASED = (
+    (1, 2), (1, 3), (2, 3), (2, 4), (3, 5), (4, 6), (5, 7), (6, 7), (6, 8), (7, 9), (8, 10),
+    (9, 11), (6, 12), (7, 13), (12, 13), (12, 14), (13, 15), (14, 16), (15, 17),
+)
+
+#: COCO keypoint OKS sigmas (``COCOeval.Params.kpt_oks_sigmas``), same order.
+COCO_OKS_SIGMAS = (.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107,
+                   .087, .087, .089, .089)
+
+DENSEPOSE_SCHEMA = HumanSchema(
+    name="densepose_coco",
+    part_classes=DENSEPOSE_PARTS,
+    keypoint_names=COCO_KEYPOINTS,
+    limbs=tuple((a - 1, b - 1) for a, b in _COCO_LIMBS_1BASED),
+    oks_sigmas=COCO_OKS_SIGMAS,
+)
+
+# ----------------------------------------------------------------------------------------------
+# PASCAL-Person-Part
+# ----------------------------------------------------------------------------------------------
+#: The 6 parts of PASCAL-Person-Part (Chen et al. 2014), ids 1..6; no left/right.
+PASCAL_PERSON_PART_PARTS = (
+    "Background", "Head", "Torso", "Upper-arms", "Lower-arms", "Upper-legs", "Lower-legs",
+)
+
+#: The 14 joints. Their order in the instance-level release could not be verified, so this is a
+#: documented choice: the LSP order (Johnson & Everingham 2010), which lists the same 14 joints
+#: (ankles, knees, hips, wrists, elbows, shoulders, neck, head top). A joints file in another
+#: order must be permuted when it is read (``dspf_parser.data.datasets.pascal_person_part``).
+PASCAL_PERSON_PART_KEYPOINTS = (
+    "Right-ankle", "Right-knee", "Right-hip", "Left-hip", "Left-knee", "Left-ankle",
+    "Right-wrist", "Right-elbow", "Right-shoulder", "Left-shoulder", "Left-elbow", "Left-wrist",
+    "Neck", "Head-top",
+)
+
+# 1-based, head to foot: head, shoulders, arms, torso sides, hips, legs.
+_PASCAL_LIMBS_1BASED = (
+    (14, 13), (13, 9), (13, 10), (9, 10), (9, 8), (8, 7), (10, 11), (11, 12), (9, 3), (10, 4),
+    (3, 4), (3, 2), (2, 1), (4, 5), (5, 6),
+)
+
+PASCAL_PERSON_PART_SCHEMA = HumanSchema(
+    name="pascal_person_part",
+    part_classes=PASCAL_PERSON_PART_PARTS,
+    keypoint_names=PASCAL_PERSON_PART_KEYPOINTS,
+    limbs=tuple((a - 1, b - 1) for a, b in _PASCAL_LIMBS_1BASED),
+    # COCO sigmas of the same joints (neck as MHPv2's upper neck, head top as MHPv2's).
+    oks_sigmas=(.089, .087, .107, .107, .087, .089, .062, .072, .079, .079, .072, .062, .079, .026),
+)
+
+SCHEMAS: Dict[str, HumanSchema] = {
+    s.name: s for s in (MHP_V2_SCHEMA, DENSEPOSE_SCHEMA, PASCAL_PERSON_PART_SCHEMA)
+}
 
 
 def get_schema(name: str) -> HumanSchema:

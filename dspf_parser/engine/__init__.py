@@ -1,3 +1,5 @@
+from .checkpoint import AtomicCheckpointer
+from .predictor import DSPFPredictor
 from .trainer import DSPFTrainer
 
-__all__ = ["DSPFTrainer"]
+__all__ = ["AtomicCheckpointer", "DSPFPredictor", "DSPFTrainer"]

@@ -3,12 +3,12 @@ import logging
 from collections import OrderedDict
 from typing import Dict, List
 
-import cv2
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from ..data.annotations import load_person_parts
 from ..data.categories import get_schema
 from .instance_metrics import ap_part, oks_map, pcp
 
@@ -18,7 +18,8 @@ __all__ = ["InstanceParsingEvaluator"]
 class InstanceParsingEvaluator(DatasetEvaluator):
     """The MHPv2 instance metrics on a dataset with the project's dict schema.
 
-    Ground truth: each person's own part PNG (``parsing_file``) and joints, from the dataset's
+    Ground truth: each person's own part map (``parsing_file`` PNG or ``parsing_rles``, read by
+    :func:`dspf_parser.data.annotations.load_person_parts`) and joints, from the dataset's
     dicts; predictions: the model's ``instances`` (``pred_parts``, ``scores``,
     ``pred_keypoints``). Reports AP^p_50, AP^p_vol (thresholds 0.1..0.9), PCP_50 and the
     keypoint OKS mAP (AP, AP50, AP75), all in percent; the matching rules are those of
@@ -44,12 +45,8 @@ class InstanceParsingEvaluator(DatasetEvaluator):
         for x, out in zip(inputs, outputs):
             record = self._gt[x["file_name"]]
             annos = record.get("annotations", [])
-            gt_parts = []
-            for anno in annos:
-                parts = cv2.imread(anno["parsing_file"], cv2.IMREAD_UNCHANGED)
-                if parts is None:
-                    raise FileNotFoundError(f"{anno['parsing_file']}: part annotation missing or unreadable")
-                gt_parts.append(parts if parts.ndim == 2 else parts[..., 0])
+            gt_parts = [load_person_parts(anno, record["height"], record["width"], self._schema.num_parts,
+                                          image=record["file_name"]) for anno in annos]
             inst = out["instances"].to("cpu")
             pred_parts = list(inst.pred_parts.numpy())
             scores = inst.scores.numpy()

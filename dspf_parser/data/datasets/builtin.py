@@ -6,6 +6,17 @@ Imported by ``dspf_parser`` itself, so importing the package is enough.
   generated deterministically on first use into ``$DSPF_SYNTHETIC_ROOT`` (default
   ``$DETECTRON2_DATASETS/synthetic_humans``, ``DETECTRON2_DATASETS`` defaulting to
   ``datasets``) in the MHPv2 folder layout, then read back by the MHPv2-layout reader.
+* ``mhp_v2_train`` / ``mhp_v2_val``: LV-MHP-v2 under ``$DETECTRON2_DATASETS/LV-MHP-v2``
+  (:mod:`.mhp_v2`).
+* ``densepose_coco_parsing_train`` / ``densepose_coco_parsing_val``: DensePose-COCO part maps
+  under ``$DETECTRON2_DATASETS/coco`` (:mod:`.densepose_coco`).
+* ``pascal_person_part_train`` / ``pascal_person_part_test``: instance-level
+  PASCAL-Person-Part under ``$DETECTRON2_DATASETS/pascal-person-part``
+  (:mod:`.pascal_person_part`).
+
+The real benchmarks are only read when a dataset is first requested from ``DatasetCatalog``;
+a missing root or file raises then, naming the path. Every dataset has ``evaluator_type
+"part_parsing"`` and its schema's ``metadata()``.
 """
 from typing import Dict, List
 
@@ -13,8 +24,11 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..categories import MHP_V2_SCHEMA
 from ..mhp_v2_layout import ensure_synthetic_split, load_mhp_v2_split
+from .densepose_coco import register_densepose_coco
+from .mhp_v2 import register_mhp_v2
+from .pascal_person_part import register_pascal_person_part
 
-__all__ = ["SYNTHETIC_SPLITS", "register_synthetic_humans"]
+__all__ = ["SYNTHETIC_SPLITS", "register_synthetic_humans", "register_all"]
 
 # name -> generation parameters of the split (changing one regenerates the cached copy).
 SYNTHETIC_SPLITS: Dict[str, Dict] = {
@@ -37,4 +51,12 @@ def register_synthetic_humans() -> None:
         MetadataCatalog.get(name).set(evaluator_type="part_parsing", **MHP_V2_SCHEMA.metadata())
 
 
-register_synthetic_humans()
+def register_all() -> None:
+    """Register the synthetic set and the three real benchmarks (idempotent)."""
+    register_synthetic_humans()
+    register_mhp_v2()
+    register_densepose_coco()
+    register_pascal_person_part()
+
+
+register_all()
