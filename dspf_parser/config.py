@@ -8,7 +8,8 @@ def add_dspf_config(cfg: CN) -> None:
     """Add every dspf-parser key, with its default, to ``cfg`` (in place).
 
     Groups: ``MODEL.DSPF`` (network, losses, inference), ``INPUT.DSPF`` (training
-    augmentation) and ``SOLVER.NONFINITE_LOSS``. Call it before ``cfg.merge_from_file``.
+    augmentation), ``SOLVER.NONFINITE_LOSS`` and ``DATALOADER.BAD_SAMPLES``. Call it before
+    ``cfg.merge_from_file``.
     """
     cfg.MODEL.DSPF = CN()
     # Label space (see dspf_parser.data.categories.SCHEMAS): part classes, joints, limbs, flips.
@@ -90,6 +91,12 @@ def add_dspf_config(cfg: CN) -> None:
     # What a non-finite loss term does: "error" (stop, naming the term and the iteration) or
     # "skip" (skip that update and count it).
     cfg.SOLVER.NONFINITE_LOSS = "error"
+
+    # What the training mapper does with a bad sample (missing/corrupt/truncated image, image or
+    # part map size different from the dataset dict, part ids out of range, ...): "error"
+    # (raise a BadSampleError naming the file and the problem) or "skip" (log a warning naming
+    # the file, count it, and let the loader draw another sample). The test mapper always raises.
+    cfg.DATALOADER.BAD_SAMPLES = "error"
 
     cfg.INPUT.DSPF = CN()
     # Random rescaling of the image by a factor in this range, then a fixed-size crop/pad.

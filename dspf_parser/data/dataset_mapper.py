@@ -1,5 +1,6 @@
 """Train/test mapper: reads an image and its people and builds every target of the network."""
 import copy
+import logging
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -7,14 +8,142 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
+from detectron2.data.common import MapDataset
 from detectron2.structures import Boxes, Instances, Keypoints
+from detectron2.utils.file_io import PathManager
+from PIL import Image, ImageOps
 
 from ..ops.targets import dspf_targets, keypoint_targets, limb_targets
 from .annotations import load_human_annotations
 from .categories import HumanSchema, get_schema
 from .transforms import build_augmentations, count_horizontal_flips
 
-__all__ = ["DSPFDatasetMapper", "transform_keypoints"]
+__all__ = [
+    "BAD_SAMPLE_POLICIES", "BadSampleError", "MissingSampleFileError", "DSPFDatasetMapper",
+    "read_image_checked", "transform_keypoints",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Values of ``DATALOADER.BAD_SAMPLES``.
+BAD_SAMPLE_POLICIES = ("error", "skip")
+
+
+class BadSampleError(ValueError):
+    """A dataset sample that cannot be used: a missing, corrupt or truncated image, an image or
+    part map whose size disagrees with the dataset dict, part ids out of range, ...
+
+    The message names the offending file and the problem; ``file_name`` is that file (or the
+    sample's image when the problem is not tied to one file). A ``ValueError``, so callers that
+    caught the previous ``ValueError`` s keep working; takes one message argument, so it
+    survives being re-raised from a ``DataLoader`` worker.
+    """
+
+    def __init__(self, message: str, file_name: Optional[str] = None):
+        super().__init__(message)
+        self.file_name = file_name
+
+
+class MissingSampleFileError(BadSampleError, FileNotFoundError):
+    """A :class:`BadSampleError` for a file that does not exist (also a ``FileNotFoundError``)."""
+
+
+# PIL modes of 16/32-bit integer grey images (16-bit grey PNGs open as "I"). Converting them
+# to "RGB" directly clips every value above 255 instead of rescaling, so they are rescaled to
+# 8 bits first (assuming the 16-bit range).
+_WIDE_GRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _exif_transpose(image: Image.Image) -> Image.Image:
+    apply = getattr(utils, "_apply_exif_orientation", None)  # detectron2's Pillow workaround
+    return apply(image) if apply is not None else ImageOps.exif_transpose(image)
+
+
+def read_image_checked(file_name: str, image_format: Optional[str]) -> np.ndarray:
+    """``detectron2.data.detection_utils.read_image`` with errors that name the file.
+
+    The image is fully decoded here (a truncated file fails now, not later), EXIF orientation
+    is applied, any PIL mode (grey ``L``/``1``, ``P``, ``RGBA``/``LA`` (alpha dropped), ``CMYK``,
+    16-bit grey) is converted to ``image_format`` (``BGR``, ``RGB``, ``L``, ...).
+
+    Raises:
+        MissingSampleFileError: the file does not exist.
+        BadSampleError: it is not a readable image (corrupt, truncated, unknown format, too
+            large for PIL's decompression-bomb limit, ...).
+    """
+    try:
+        with PathManager.open(file_name, "rb") as f:
+            image = Image.open(f)
+            image = _exif_transpose(image)
+            if image.mode in _WIDE_GRAY_MODES:
+                wide = np.asarray(image).astype(np.float64)
+                image = Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
+            array = utils.convert_PIL_to_numpy(image, image_format)
+    except FileNotFoundError as e:
+        raise MissingSampleFileError(f"{file_name}: image file not found", file_name) from e
+    except Exception as e:  # PIL, zlib, struct, ... raise many types for corrupt files
+        raise BadSampleError(
+            f"{file_name}: not a readable image (corrupt, truncated or unsupported: "
+            f"{type(e).__name__}: {e})", file_name) from e
+    if array.ndim != 3 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise BadSampleError(f"{file_name}: decoded to an array of shape {array.shape}", file_name)
+    return array
+
+
+def _check_image_size(dataset_dict: Dict, image: np.ndarray) -> None:
+    """``detectron2``'s ``check_image_size`` with a :class:`BadSampleError` naming the file."""
+    file_name = dataset_dict.get("file_name")
+    try:
+        utils.check_image_size(dataset_dict, image)
+    except utils.SizeMismatchError as e:
+        h, w = image.shape[:2]
+        exp_h, exp_w = dataset_dict["height"], dataset_dict["width"]
+        hint = " (width and height swapped: EXIF orientation?)" if (h, w) == (exp_w, exp_h) else ""
+        raise BadSampleError(
+            f"{file_name}: image is {w}x{h} (WxH) but the dataset dict says "
+            f"{exp_w}x{exp_h}{hint}", file_name) from e
+
+
+def _patch_map_dataset_retry() -> None:
+    """Make detectron2's ``MapDataset`` retry work on Python >= 3.11.
+
+    When a mapper returns ``None``, ``MapDataset.__getitem__`` (detectron2 0.6) draws another
+    index with ``random.sample(<set>, k=1)``, which Python 3.11 rejects with a ``TypeError``
+    ("Population must be a sequence"), so ``DATALOADER.BAD_SAMPLES skip`` would crash training.
+    Only if the installed ``MapDataset`` fails that way is its ``__getitem__`` replaced by the
+    same algorithm drawing from a sorted list (and failing clearly once no sample is left).
+    """
+    if getattr(MapDataset, "_dspf_retry_patched", False):
+        return
+    try:
+        MapDataset([0, 1], lambda x: None if x == 0 else x)[0]
+        return  # the installed version handles None
+    except TypeError:
+        pass
+
+    def __getitem__(self, idx):
+        retry_count = 0
+        cur_idx = int(idx)
+        while True:
+            data = self._map_func(self._dataset[cur_idx])
+            if data is not None:
+                self._fallback_candidates.add(cur_idx)
+                return data
+            retry_count += 1
+            self._fallback_candidates.discard(cur_idx)
+            if not self._fallback_candidates:
+                raise RuntimeError(f"the mapper returned None for every sample tried (last index {cur_idx}); "
+                                   f"no sample of the dataset is left to draw")
+            cur_idx = self._rng.sample(sorted(self._fallback_candidates), k=1)[0]
+            if retry_count >= 3:
+                logging.getLogger(MapDataset.__module__).warning(
+                    "Failed to apply `_map_func` for idx: %s, retry count: %s", idx, retry_count)
+
+    MapDataset.__getitem__ = __getitem__
+    MapDataset._dspf_retry_patched = True
+
+
+_patch_map_dataset_retry()
 
 
 def transform_keypoints(
@@ -60,7 +189,23 @@ class DSPFDatasetMapper:
     ``h, w = ceil(H / stride), ceil(W / stride)``. Horizontal flips swap left/right part labels
     and joint types via the schema. Test mode returns only the (resized) ``image`` with the dict's
     metadata.
+
+    Bad samples (``DATALOADER.BAD_SAMPLES``): every problem of a sample's files (missing,
+    corrupt or truncated image, image size different from the dict's ``height``/``width``,
+    unreadable part PNG, part map of the wrong size, part ids out of range, bad RLEs, keypoints
+    of the wrong length) raises a :class:`BadSampleError` naming the file and the problem
+    (:class:`MissingSampleFileError`, also a ``FileNotFoundError``, for a missing file). With
+    ``bad_samples="skip"`` the *training* mapper instead logs a warning naming the file, counts
+    it in :attr:`num_skipped` (process-local: each ``DataLoader`` worker has its own copy; a
+    summary is logged every :attr:`SKIP_LOG_PERIOD` skips) and returns ``None``, on which
+    detectron2's ``MapDataset`` maps another, randomly drawn sample. The test mapper always
+    raises (skipping would silently change the evaluated set). Not errors: joints outside the
+    image (they become invisible), people without visible joints (no DSPF weight), images
+    without people (all-background targets).
     """
+
+    #: A summary of the skipped samples is logged every this many skips.
+    SKIP_LOG_PERIOD = 100
 
     @configurable
     def __init__(
@@ -74,7 +219,10 @@ class DSPFDatasetMapper:
         keypoint_radius: float,
         limb_sigma: float,
         ignore_value: int = 255,
+        bad_samples: str = "error",
     ):
+        if bad_samples not in BAD_SAMPLE_POLICIES:
+            raise ValueError(f"DATALOADER.BAD_SAMPLES must be one of {BAD_SAMPLE_POLICIES}, got {bad_samples!r}")
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
@@ -84,6 +232,10 @@ class DSPFDatasetMapper:
         self.limb_sigma = limb_sigma
         self.ignore_value = ignore_value
         self._part_flip_lut = np.asarray(schema.part_flip, dtype=np.uint8)
+        self.bad_samples = bad_samples
+        #: Samples skipped by this mapper in this process (``bad_samples="skip"``).
+        self.num_skipped = 0
+        self._num_calls = 0
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -96,12 +248,45 @@ class DSPFDatasetMapper:
             "keypoint_radius": cfg.MODEL.DSPF.POSE_HEAD.KEYPOINT_RADIUS,
             "limb_sigma": cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA,
             "ignore_value": cfg.MODEL.DSPF.PART_HEAD.IGNORE_VALUE,
+            "bad_samples": cfg.DATALOADER.BAD_SAMPLES,
         }
 
-    def __call__(self, dataset_dict: Dict) -> Dict:
+    def __call__(self, dataset_dict: Dict) -> Optional[Dict]:
+        self._num_calls += 1
+        try:
+            return self._map(dataset_dict)
+        except BadSampleError as e:
+            if not self.is_train or self.bad_samples == "error":
+                raise
+            self._skip(dataset_dict, e)
+            return None
+
+    def _skip(self, dataset_dict: Dict, error: BadSampleError) -> None:
+        self.num_skipped += 1
+        logger.warning("Skipping bad sample %s (DATALOADER.BAD_SAMPLES=skip): %s",
+                       error.file_name or dataset_dict.get("file_name"), error)
+        if self.num_skipped % self.SKIP_LOG_PERIOD == 0:
+            logger.warning("%d bad samples skipped so far in this process (%d samples mapped)",
+                           self.num_skipped, self._num_calls)
+
+    def _load_annotations(self, dataset_dict: Dict):
+        image = dataset_dict.get("file_name")
+        try:
+            return load_human_annotations(dataset_dict, self.schema.num_parts, self.schema.num_keypoints)
+        except BadSampleError:
+            raise
+        except (ValueError, OSError) as e:
+            # The readers' messages name the offending part PNG; remember which one it is.
+            culprit = next((a["parsing_file"] for a in dataset_dict.get("annotations", [])
+                            if isinstance(a, dict) and a.get("parsing_file") and str(a["parsing_file"]) in str(e)),
+                           image)
+            kind = MissingSampleFileError if isinstance(e, FileNotFoundError) else BadSampleError
+            raise kind(f"{e} [sample {image}]", culprit) from e
+
+    def _map(self, dataset_dict: Dict) -> Dict:
         dataset_dict = copy.deepcopy(dataset_dict)
-        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
-        utils.check_image_size(dataset_dict, image)
+        image = read_image_checked(dataset_dict["file_name"], self.image_format)
+        _check_image_size(dataset_dict, image)
         if not self.is_train:
             dataset_dict.pop("annotations", None)
             aug_input = T.AugInput(image)
@@ -109,7 +294,7 @@ class DSPFDatasetMapper:
             dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(aug_input.image.transpose(2, 0, 1)))
             return dataset_dict
 
-        gt = load_human_annotations(dataset_dict, self.schema.num_parts, self.schema.num_keypoints)
+        gt = self._load_annotations(dataset_dict)
         aug_input = T.AugInput(image, sem_seg=gt.part_map)
         transforms = self.augmentations(aug_input)
         image, part_map = aug_input.image, aug_input.sem_seg

@@ -150,7 +150,16 @@ class DSPFParser(nn.Module):
 
     def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
         images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        return ImageList.from_tensors(images, self.backbone.size_divisibility)
+        images = ImageList.from_tensors(images, self.backbone.size_divisibility)
+        # An input padded to at most one backbone cell (e.g. 1x1 or 5x17 with FPN: 32x32) leaves
+        # a 1x1 coarsest feature, on which GroupNorm fails when a group has one channel. Pad
+        # the width to two cells then (the padding is cropped from every output).
+        cell = self.backbone.size_divisibility
+        tensor = images.tensor
+        if cell > 0 and tensor.shape[-2] <= cell and tensor.shape[-1] <= cell:
+            tensor = F.pad(tensor, (0, 2 * cell - tensor.shape[-1]), value=0.0)
+            images = ImageList(tensor, images.image_sizes)
+        return images
 
     def forward(self, batched_inputs: List[Dict]):
         images = self.preprocess_image(batched_inputs)

@@ -21,6 +21,10 @@ from .pixel_assignment import assign_pixels
 __all__ = ["ASSOCIATIONS", "ParsedPeople", "associate_joints", "parse_people", "suppress_duplicates"]
 
 ASSOCIATIONS = ("matching", "greedy_openpose", "greedy_personlab")
+#: Person pixels per chunk of the pixel assignment, and the most cost entries (pixels x people x
+#: joint types) one chunk may hold: bounds its memory whatever the number of people.
+ASSIGN_CHUNK_SIZE = 16384
+ASSIGN_BUDGET = 1 << 22
 
 
 @dataclass
@@ -135,6 +139,10 @@ def parse_people(
     lap("matching")
     poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, limbs, min_joints)
     lap("grouping")
-    instance_map = assign_pixels(person_mask, dspf, poses, person_scores, stride)
+    # The pixel assignment builds [chunk, P, K] cost tensors; with hundreds of candidates P can
+    # reach K * max_candidates / 2, so the chunk shrinks to keep them at ~ASSIGN_BUDGET entries.
+    people_joints = max(1, poses.shape[0] * poses.shape[1])
+    chunk = max(1, min(ASSIGN_CHUNK_SIZE, ASSIGN_BUDGET // people_joints))
+    instance_map = assign_pixels(person_mask, dspf, poses, person_scores, stride, chunk_size=chunk)
     lap("pixel_assignment")
     return ParsedPeople(poses, person_scores, instance_map, times)

@@ -108,10 +108,12 @@ def paste_densepose_parts(dp_masks: Sequence, bbox: Sequence[float], height: int
 def _encode_parts(parts: np.ndarray) -> Dict[int, Dict]:
     from pycocotools import mask as mask_util
 
-    ids = [int(i) for i in np.unique(parts) if i > 0]
+    ids = [int(i) for i in np.flatnonzero(np.bincount(parts.ravel(), minlength=1)) if i > 0]
     if not ids:
         return {}
-    stack = np.asfortranarray(np.stack([parts == i for i in ids], axis=-1).astype(np.uint8))
+    # [n, W, H] C-contiguous, transposed: the [H, W, n] Fortran-ordered array encode() wants, no copy.
+    transposed = np.ascontiguousarray(parts.T)
+    stack = np.stack([transposed == i for i in ids], axis=0).view(np.uint8).transpose(2, 1, 0)
     rles = mask_util.encode(stack)
     return {i: {"size": [int(v) for v in r["size"]], "counts": r["counts"].decode("ascii")}
             for i, r in zip(ids, rles)}
