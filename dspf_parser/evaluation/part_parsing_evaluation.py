@@ -23,7 +23,8 @@ class PartParsingEvaluator(DatasetEvaluator):
     Ground truth is read from the dataset's own dicts (``DatasetCatalog``) at the original
     image size; predictions are the model's ``sem_seg`` (``[C, H, W]`` scores) and ``dspf``
     (``[2, H, W]``). The DSPF error is the mean Euclidean distance, in pixels, over ground-truth
-    person pixels that have a visible joint. Results are gathered over all processes.
+    person pixels that have a visible joint. Pixels of unlabelled people (the dict's
+    ``ignore_rles``) are left out of the mIoU. Results are gathered over all processes.
     """
 
     def __init__(self, dataset_name: str, distributed: bool = True):
@@ -44,7 +45,10 @@ class PartParsingEvaluator(DatasetEvaluator):
         for x, out in zip(inputs, outputs):
             gt = load_human_annotations(self._gt[x["file_name"]], self._schema.num_parts, self._schema.num_keypoints)
             pred = out["sem_seg"].argmax(0).cpu().numpy()
-            self._conf += confusion_matrix(gt.part_map, pred, self._schema.num_parts, self._ignore)
+            part_map = gt.part_map.astype(np.int64)
+            if gt.ignore_mask is not None:  # pixels of unlabelled people are not scored
+                part_map[gt.ignore_mask & (gt.instance_map == 0)] = self._ignore
+            self._conf += confusion_matrix(part_map, pred, self._schema.num_parts, self._ignore)
             if "dspf" in out:
                 field, weight = dspf_targets(torch.from_numpy(gt.instance_map.astype(np.int64)),
                                              torch.from_numpy(gt.keypoints), 1)
