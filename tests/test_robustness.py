@@ -12,13 +12,13 @@ import torch
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_train_loader
 from detectron2.data import transforms as T
-from detectron2.data.common import MapDataset
 from detectron2.modeling import build_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dspf_parser.ops.decoding as decoding
 from dspf_parser import add_dspf_config
+from dspf_parser.data.build import SkippingMapDataset
 from dspf_parser.data.categories import MHP_V2_SCHEMA as S
 from dspf_parser.data.dataset_mapper import BadSampleError, DSPFDatasetMapper, MissingSampleFileError
 from dspf_parser.ops.decoding import parse_people
@@ -238,24 +238,22 @@ def test_bad_samples_config_key(tmp_path):
         DSPFDatasetMapper(cfg, is_train=True)
 
 
-def test_detectron2_loader_draws_another_sample_on_skip(tmp_path):
-    """detectron2's MapDataset maps another index when the mapper returns None (0.6 does so with
-    ``random.sample(set)``, a TypeError on Python >= 3.11, patched by the mapper module)."""
+def test_train_loader_draws_another_sample_on_skip(tmp_path):
     goods = [_sample(tmp_path, [_person()], name=f"good{i}") for i in range(2)]
     bads = [_sample(tmp_path, [_person()], name=f"bad{i}") for i in range(3)]
     for b in bads:
         os.remove(b["file_name"])
     mapper = _mapper(bad_samples="skip")
-    ds = MapDataset(bads + goods, mapper)
+    ds = SkippingMapDataset(bads + goods, mapper)
     for i in range(len(ds)):
         assert ds[i]["file_name"] in {g["file_name"] for g in goods}
-    loader = build_detection_train_loader(dataset=bads + goods, mapper=mapper, total_batch_size=4, num_workers=0)
+    assert mapper.num_skipped >= 3
+    loader = build_detection_train_loader(dataset=SkippingMapDataset(bads + goods, mapper), mapper=lambda x: x,
+                                          total_batch_size=4, num_workers=0)
     batch = next(iter(loader))
     assert len(batch) == 4 and all(x["file_name"] in {g["file_name"] for g in goods} for x in batch)
-    assert mapper.num_skipped >= 3
-    if getattr(MapDataset, "_dspf_retry_patched", False):
-        with pytest.raises(RuntimeError, match="no sample of the dataset is left"):
-            MapDataset(bads, _mapper(bad_samples="skip"))[0]
+    with pytest.raises(RuntimeError, match="all 3 samples of the dataset were skipped"):
+        SkippingMapDataset(bads, _mapper(bad_samples="skip"))[0]
 
 
 # ----------------------------------------------------------------------------------------------

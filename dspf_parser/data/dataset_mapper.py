@@ -8,7 +8,6 @@ import torch
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
-from detectron2.data.common import MapDataset
 from detectron2.structures import Boxes, Instances, Keypoints
 from detectron2.utils.file_io import PathManager
 from PIL import Image, ImageOps
@@ -104,48 +103,6 @@ def _check_image_size(dataset_dict: Dict, image: np.ndarray) -> None:
             f"{exp_w}x{exp_h}{hint}", file_name) from e
 
 
-def _patch_map_dataset_retry() -> None:
-    """Make detectron2's ``MapDataset`` retry work on Python >= 3.11.
-
-    When a mapper returns ``None``, ``MapDataset.__getitem__`` (detectron2 0.6) draws another
-    index with ``random.sample(<set>, k=1)``, which Python 3.11 rejects with a ``TypeError``
-    ("Population must be a sequence"), so ``DATALOADER.BAD_SAMPLES skip`` would crash training.
-    Only if the installed ``MapDataset`` fails that way is its ``__getitem__`` replaced by the
-    same algorithm drawing from a sorted list (and failing clearly once no sample is left).
-    """
-    if getattr(MapDataset, "_dspf_retry_patched", False):
-        return
-    try:
-        MapDataset([0, 1], lambda x: None if x == 0 else x)[0]
-        return  # the installed version handles None
-    except TypeError:
-        pass
-
-    def __getitem__(self, idx):
-        retry_count = 0
-        cur_idx = int(idx)
-        while True:
-            data = self._map_func(self._dataset[cur_idx])
-            if data is not None:
-                self._fallback_candidates.add(cur_idx)
-                return data
-            retry_count += 1
-            self._fallback_candidates.discard(cur_idx)
-            if not self._fallback_candidates:
-                raise RuntimeError(f"the mapper returned None for every sample tried (last index {cur_idx}); "
-                                   f"no sample of the dataset is left to draw")
-            cur_idx = self._rng.sample(sorted(self._fallback_candidates), k=1)[0]
-            if retry_count >= 3:
-                logging.getLogger(MapDataset.__module__).warning(
-                    "Failed to apply `_map_func` for idx: %s, retry count: %s", idx, retry_count)
-
-    MapDataset.__getitem__ = __getitem__
-    MapDataset._dspf_retry_patched = True
-
-
-_patch_map_dataset_retry()
-
-
 def transform_keypoints(
     keypoints: np.ndarray, transforms: T.TransformList, image_size, keypoint_flip: Optional[List[int]]
 ) -> np.ndarray:
@@ -198,7 +155,7 @@ class DSPFDatasetMapper:
     ``bad_samples="skip"`` the *training* mapper instead logs a warning naming the file, counts
     it in :attr:`num_skipped` (process-local: each ``DataLoader`` worker has its own copy; a
     summary is logged every :attr:`SKIP_LOG_PERIOD` skips) and returns ``None``, on which
-    detectron2's ``MapDataset`` maps another, randomly drawn sample. The test mapper always
+    :class:`dspf_parser.data.build.SkippingMapDataset` maps another, randomly drawn sample. The test mapper always
     raises (skipping would silently change the evaluated set). Not errors: joints outside the
     image (they become invisible), people without visible joints (no DSPF weight), images
     without people (all-background targets).

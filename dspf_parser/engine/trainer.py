@@ -5,12 +5,13 @@ import weakref
 from typing import Dict
 
 import torch
-from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine.train_loop import TrainerBase
 from detectron2.evaluation import DatasetEvaluators
 
 from ..data import DSPFDatasetMapper
+from ..data.build import build_dspf_train_loader
 from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
 from .checkpoint import AtomicCheckpointer
 
@@ -72,7 +73,7 @@ class DSPFTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=DSPFDatasetMapper(cfg, is_train=True))
+        return build_dspf_train_loader(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
