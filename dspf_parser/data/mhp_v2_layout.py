@@ -169,8 +169,11 @@ def write_mhp_v2_sample(root: str, split: str, image_name: str, sample: Syntheti
 def _read_list(path: str) -> List[str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"split list file not found: {path}")
-    with open(path) as f:
-        names = [line.strip() for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f]
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: split list is not UTF-8 text ({e})") from e
     names = [n for n in names if n]
     seen = set()
     for n in names:
