@@ -50,7 +50,7 @@ def test_perfect_predictions_score_100(records):
     assert part["mIoU"] == pytest.approx(100.0) and part["pixel_accuracy"] == pytest.approx(100.0)
     assert part["dspf_epe"] == pytest.approx(0.0, abs=1e-6)
     inst = run(InstanceParsingEvaluator(NAME, distributed=False), records)["instance_parsing"]
-    for key in ("AP_p_50", "AP_p_vol", "PCP_50", "pose_AP"):
+    for key in ("AP_p_50", "AP_p_vol", "PCP_50", "AP_r_50", "AP_r_vol", "pose_AP"):
         assert inst[key] == pytest.approx(100.0), key
 
 
@@ -72,4 +72,4 @@ def test_empty_predictions_give_zero_not_a_crash(records):
         inst.pred_keypoints = torch.zeros((0, S.num_keypoints, 3))
         ev.process([{"file_name": r["file_name"]}], [{"instances": inst}])
     res = ev.evaluate()["instance_parsing"]
-    assert res["AP_p_50"] == 0.0 and res["PCP_50"] == 0.0 and res["pose_AP"] == 0.0
+    assert res["AP_p_50"] == 0.0 and res["PCP_50"] == 0.0 and res["pose_AP"] == 0.0 and res["AP_r_vol"] == 0.0

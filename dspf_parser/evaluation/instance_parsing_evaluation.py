@@ -10,7 +10,7 @@ from detectron2.utils import comm
 
 from ..data.annotations import load_person_parts
 from ..data.categories import get_schema
-from .instance_metrics import ap_part, oks_map, pcp
+from .instance_metrics import ap_part, ap_region, oks_map, pcp
 
 __all__ = ["InstanceParsingEvaluator"]
 
@@ -21,8 +21,9 @@ class InstanceParsingEvaluator(DatasetEvaluator):
     Ground truth: each person's own part map (``parsing_file`` PNG or ``parsing_rles``, read by
     :func:`dspf_parser.data.annotations.load_person_parts`) and joints, from the dataset's
     dicts; predictions: the model's ``instances`` (``pred_parts``, ``scores``,
-    ``pred_keypoints``). Reports AP^p_50, AP^p_vol (thresholds 0.1..0.9), PCP_50 and the
-    keypoint OKS mAP (AP, AP50, AP75), all in percent; the matching rules are those of
+    ``pred_keypoints``). Reports AP^p_50, AP^p_vol (thresholds 0.1..0.9), PCP_50, the
+    region-level AP^r at 0.5/0.6/0.7 and AP^r_vol (PGN-style; every (person, part class) is a
+    region scored by its person's score) and the keypoint OKS mAP (AP, AP50, AP75), in percent; the matching rules are those of
     :mod:`dspf_parser.evaluation.instance_metrics`. The OKS area of a ground-truth person is the
     area of its annotated box. Per-person maps are kept until ``evaluate`` (at the original
     resolution), so memory grows with the split.
@@ -69,12 +70,25 @@ class InstanceParsingEvaluator(DatasetEvaluator):
         c = self._schema.num_parts
         ap = ap_part(parsing, c)
         pose = oks_map(poses, self._schema.oks_sigmas)
+        region = ap_region([_part_regions(*image) for image in parsing], c)
         res = {
             "AP_p_50": 100.0 * ap["AP_p_50"],
             "AP_p_vol": 100.0 * ap["AP_p_vol"],
             "PCP_50": 100.0 * pcp(parsing, c, 0.5),
+            "AP_r_50": 100.0 * region["AP_r_50"],
+            "AP_r_60": 100.0 * region["AP_r_60"],
+            "AP_r_70": 100.0 * region["AP_r_70"],
+            "AP_r_vol": 100.0 * region["AP_r_vol"],
             "pose_AP": 100.0 * pose["AP"],
             "pose_AP50": 100.0 * pose["AP50"],
             "pose_AP75": 100.0 * pose["AP75"],
         }
         return OrderedDict(instance_parsing=res)
+
+
+def _part_regions(gt_parts: List[np.ndarray], pred_parts: List[np.ndarray], scores: np.ndarray):
+    """One image's (person, part class) regions: GT ``[(class, mask)]``, predicted
+    ``[(class, mask, person score)]``."""
+    gt = [(int(c), m == c) for m in gt_parts for c in np.unique(m) if c > 0]
+    pred = [(int(c), m == c, float(s)) for m, s in zip(pred_parts, scores) for c in np.unique(m) if c > 0]
+    return gt, pred
