@@ -72,7 +72,10 @@ def add_dspf_config(cfg: CN) -> None:
     # Training stage two: cross-entropy of the relaxed assignments against the true pairing of
     # the annotated joints (scored on the predicted limb heatmaps). Off in stage one.
     cfg.MODEL.DSPF.MATCHING.LOSS_ON = False
-    cfg.MODEL.DSPF.MATCHING.LOSS_WEIGHT = 1.0
+    # 0.1: the cross-entropy of a relaxed assignment has steep gradients where X is near 0 or 1
+    # (about 3x the gradient norm of the other tasks at weight 1); at weight 1 the stage-two
+    # fine-tuning of the synthetic model lost 5.6 mIoU points, at 0.1 it keeps them.
+    cfg.MODEL.DSPF.MATCHING.LOSS_WEIGHT = 0.1
 
     # Bottom-up decoding at inference.
     cfg.MODEL.DSPF.INFERENCE = CN()

@@ -28,7 +28,13 @@ class LPMatchingLayer(nn.Module):
     def __init__(self, *, num_iters: int, train_num_iters: int, step: float, dykstra_iters: int):
         super().__init__()
         self.solver = DifferentiableMatching(num_iters=num_iters, step=step, dykstra_iters=dykstra_iters)
-        self.train_solver = DifferentiableMatching(num_iters=train_num_iters, step=step, dykstra_iters=dykstra_iters)
+        # Constant step while training: the growing step schedule that makes the inference solver
+        # reach the vertex also multiplies the unrolled Jacobian (d X / d scores grows with the sum
+        # of the steps), which made the matching loss's gradient swamp the other tasks.
+        self.train_solver = DifferentiableMatching(
+            num_iters=train_num_iters, step=step, dykstra_iters=dykstra_iters,
+            peak_step=step, anneal_fraction=0.0, final_step=step,
+        )
 
     @classmethod
     def from_config(cls, cfg):
