@@ -138,3 +138,22 @@ def test_out_of_range_part_id_names_the_file(tmp_path):
     d = _write_sample(tmp_path, [parts], [kps])
     with pytest.raises(ValueError, match=r"img_1_1.png.*out of range"):
         _mapper([])(d)
+
+
+def test_unlabelled_people_are_ignored_not_background(tmp_path):
+    from pycocotools import mask as mask_util
+
+    parts, kps = _person()
+    d = _write_sample(tmp_path, [parts], [kps])
+    unlabelled = np.zeros((H, W), np.uint8)
+    unlabelled[25:35, 40:55] = 1  # someone in the picture without part labels
+    unlabelled[10:12, 5:15] = 1   # overlapping a labelled person: the label wins
+    rle = mask_util.encode(np.asfortranarray(unlabelled))
+    rle["counts"] = rle["counts"].decode("ascii")
+    d["ignore_rles"] = [rle]
+    out = _mapper([])(d)
+    assert torch.all(out["part_seg"][25:35, 40:55] == 255)
+    assert torch.all(out["part_seg"][10:12, 5:15] == LEFT_ARM)
+    assert out["part_seg"][0, 0] == 0
+    flipped = _mapper([T.RandomFlip(prob=1.0)])(d)
+    assert torch.all(flipped["part_seg"][25:35, W - 55 : W - 40] == 255)

@@ -133,7 +133,8 @@ class DSPFDatasetMapper:
 
     Training output adds to ``image`` ``[3, H, W]`` (uint8, ``INPUT.FORMAT`` channel order):
 
-    * ``part_seg`` ``[H, W]`` long, part ids, ``ignore_value`` outside the (padded/rotated) image;
+    * ``part_seg`` ``[H, W]`` long, part ids, ``ignore_value`` outside the (padded/rotated) image
+      and on unlabelled people (the dict's ``ignore_rles``);
     * ``instance_seg`` ``[H, W]`` long, person index + 1;
     * ``dspf`` ``[2, h, w]`` / ``dspf_weight`` ``[h, w]``: offset from each person pixel to the
       nearest visible joint of the same person (input pixels) and its validity;
@@ -257,11 +258,16 @@ class DSPFDatasetMapper:
         image, part_map = aug_input.image, aug_input.sem_seg
         h, w = image.shape[:2]
         instance_map = transforms.apply_segmentation(gt.instance_map)
-        inside = transforms.apply_segmentation(np.ones_like(gt.part_map))
+        # Pixels whose part label is trusted: inside the (rotated, padded) image and not on an
+        # unlabelled person (the dict's ignore_rles).
+        scored = np.ones_like(gt.part_map)
+        if gt.ignore_mask is not None:
+            scored[gt.ignore_mask & (gt.instance_map == 0)] = 0
+        scored = transforms.apply_segmentation(scored)
         if count_horizontal_flips(transforms) % 2 == 1:
             part_map = self._part_flip_lut[part_map]
-        part_map = np.where(inside > 0, part_map, self.ignore_value).astype(np.int64)
-        instance_map = np.where(inside > 0, instance_map, 0).astype(np.int64)
+        part_map = np.where(scored > 0, part_map, self.ignore_value).astype(np.int64)
+        instance_map = np.where(scored > 0, instance_map, 0).astype(np.int64)
         keypoints = transform_keypoints(gt.keypoints, transforms, (h, w), list(self.schema.keypoint_flip))
 
         kp = torch.from_numpy(keypoints)
