@@ -66,6 +66,7 @@ import cv2
 import numpy as np
 
 from ..data.categories import MHP_V2_SCHEMA, HumanSchema
+from .instances import instance_field, to_numpy
 
 __all__ = ["FORMAT", "VERSION", "MHPSubmissionWriter", "read_submission", "instances_to_persons"]
 
@@ -78,11 +79,6 @@ GLOBAL_SEG_DIR = "global_seg"
 GLOBAL_TAG_DIR = "global_tag"
 
 
-def _numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
 
 def _check_image_id(image_id: str) -> None:
     if (not isinstance(image_id, str) or not image_id or image_id in (".", "..")
@@ -90,18 +86,6 @@ def _check_image_id(image_id: str) -> None:
         raise ValueError(f"invalid image id {image_id!r}: non-empty, no whitespace or path separators")
 
 
-def _field(instances: Any, name: str) -> Optional[np.ndarray]:
-    if hasattr(instances, "has"):
-        if not instances.has(name):
-            return None
-        value = instances.get(name)
-    else:
-        value = getattr(instances, name, None)
-        if value is None:
-            return None
-    if hasattr(value, "tensor"):  # detectron2 Boxes
-        value = value.tensor
-    return _numpy(value)
 
 
 def instances_to_persons(instances: Any, image_size: tuple, confidence_threshold: float = 0.0) -> List[Dict[str, Any]]:
@@ -116,12 +100,12 @@ def instances_to_persons(instances: Any, image_size: tuple, confidence_threshold
     if hasattr(instances, "get_fields") and not instances.get_fields():
         return []
     num = len(instances)
-    scores = _field(instances, "scores")
+    scores = instance_field(instances, "scores")
     scores = np.ones(num, np.float32) if scores is None else scores.astype(np.float32)
-    parts = _field(instances, "pred_parts")
-    masks = _field(instances, "pred_masks")
-    keypoints = _field(instances, "pred_keypoints")
-    boxes = _field(instances, "pred_boxes")
+    parts = instance_field(instances, "pred_parts")
+    masks = instance_field(instances, "pred_masks")
+    keypoints = instance_field(instances, "pred_keypoints")
+    boxes = instance_field(instances, "pred_boxes")
     if parts is None and masks is None:
         raise ValueError("instances need pred_parts or pred_masks")
     persons = []
@@ -215,7 +199,7 @@ class MHPSubmissionWriter:
             if hasattr(instances, "image_size"):
                 image_size = tuple(instances.image_size)
             elif part_map is not None:
-                image_size = _numpy(part_map).shape
+                image_size = to_numpy(part_map).shape
             else:
                 raise ValueError("image_size is needed when instances carry none and no part_map is given")
         height, width = int(image_size[0]), int(image_size[1])
@@ -249,7 +233,7 @@ class MHPSubmissionWriter:
             tag[parts > 0] = k
             composed[parts > 0] = parts[parts > 0]
         if part_map is not None:
-            seg = _numpy(part_map)
+            seg = to_numpy(part_map)
             if seg.shape != tuple(size):
                 raise ValueError(f"part_map of shape {seg.shape}, expected {tuple(size)}")
             if seg.size and (seg.min() < 0 or seg.max() > 255):

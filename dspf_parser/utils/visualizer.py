@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..data.categories import MHP_V2_SCHEMA
+from .instances import instance_field, to_numpy
 
 __all__ = [
     "part_palette",
@@ -38,12 +39,6 @@ __all__ = [
 #: Colour of labels outside the palette (e.g. the ignore label 255) in :func:`draw_part_map`.
 OUT_OF_RANGE_COLOR = (255, 255, 255)
 
-
-def _numpy(x: Any) -> np.ndarray:
-    """``x`` as a numpy array (torch tensors are detached and moved to the CPU)."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def part_palette(num_classes: int = MHP_V2_SCHEMA.num_parts) -> np.ndarray:
@@ -88,7 +83,7 @@ def draw_part_map(part_map: Any, part_colors: Optional[np.ndarray] = None) -> np
     Returns:
         ``[H, W, 3]`` ``uint8`` BGR; ids outside the palette (e.g. 255) are white.
     """
-    labels = _numpy(part_map)
+    labels = to_numpy(part_map)
     if labels.ndim != 2:
         raise ValueError(f"part_map must be [H, W], got shape {labels.shape}")
     colors = part_palette() if part_colors is None else np.asarray(part_colors, np.uint8)
@@ -110,7 +105,7 @@ def colorize_instances(instance_map: Any, person_colors: Optional[np.ndarray] = 
     Returns:
         ``[H, W, 3]`` ``uint8`` BGR.
     """
-    ids = _numpy(instance_map).astype(np.int64)
+    ids = to_numpy(instance_map).astype(np.int64)
     if ids.ndim != 2:
         raise ValueError(f"instance_map must be [H, W], got shape {ids.shape}")
     if (ids < 0).any():
@@ -123,28 +118,12 @@ def colorize_instances(instance_map: Any, person_colors: Optional[np.ndarray] = 
     return table[ids]
 
 
-def _field(instances: Any, name: str) -> Optional[np.ndarray]:
-    if hasattr(instances, "has"):
-        return _numpy(instances.get(name)) if instances.has(name) else None
-    value = getattr(instances, name, None)
-    if value is None:
-        return None
-    if hasattr(value, "tensor"):  # detectron2 Boxes
-        value = value.tensor
-    return _numpy(value)
 
 
 def _num_instances(instances: Any) -> int:
     if hasattr(instances, "get_fields") and not instances.get_fields():
         return 0  # an empty detectron2 Instances has no __len__
     return len(instances)
-
-
-def _boxes(instances: Any) -> Optional[np.ndarray]:
-    if hasattr(instances, "has") and instances.has("pred_boxes"):
-        boxes = instances.pred_boxes
-        return _numpy(boxes.tensor if hasattr(boxes, "tensor") else boxes)
-    return _field(instances, "pred_boxes")
 
 
 def _scale(height: int, width: int) -> Tuple[int, int, float]:
@@ -207,12 +186,12 @@ def draw_parsing(
     height, width = image.shape[:2]
     colors = part_palette() if part_colors is None else np.asarray(part_colors, np.uint8)
     num = _num_instances(instances)
-    scores = _field(instances, "scores")
+    scores = instance_field(instances, "scores")
     scores = np.ones(num, np.float32) if scores is None else scores.astype(np.float32)
-    parts = _field(instances, "pred_parts")
-    masks = _field(instances, "pred_masks")
-    keypoints = _field(instances, "pred_keypoints")
-    boxes = _boxes(instances)
+    parts = instance_field(instances, "pred_parts")
+    masks = instance_field(instances, "pred_masks")
+    keypoints = instance_field(instances, "pred_keypoints")
+    boxes = instance_field(instances, "pred_boxes")
     for name, arr in (("pred_parts", parts), ("pred_masks", masks)):
         if arr is not None and arr.shape[1:] != (height, width):
             raise ValueError(f"{name} has shape {arr.shape}, expected [P, {height}, {width}]")
