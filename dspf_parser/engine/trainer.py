@@ -56,7 +56,7 @@ class DSPFTrainer(DefaultTrainer):
         data = next(inner._data_loader_iter)
         data_time = time.perf_counter() - start
         loss_dict = inner.model(data)
-        bad = {k: float(v) for k, v in loss_dict.items() if not torch.isfinite(v).all()}
+        bad = {k: float(v.detach()) for k, v in loss_dict.items() if not torch.isfinite(v).all()}
         if bad:
             message = f"non-finite loss at iteration {self.iter}: " + ", ".join(f"{k}={v}" for k, v in bad.items())
             if self._nonfinite_policy == "error":
