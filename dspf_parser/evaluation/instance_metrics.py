@@ -66,6 +66,7 @@ ground truth but no prediction, every AP and PCP is 0.
 """
 import contextlib
 import io
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -79,6 +80,12 @@ __all__ = [
     "pcp",
     "ap_region",
     "oks_map",
+    "PersonSummary",
+    "summarize_persons",
+    "person_level_from_summaries",
+    "RegionSummary",
+    "summarize_regions",
+    "ap_region_from_summaries",
 ]
 
 #: IoU thresholds of AP^p_vol and AP^r_vol.
@@ -198,43 +205,81 @@ def part_iou_matrix(
     return _mean_iou(ious, include_background)
 
 
-def _person_level(
-    images: Sequence[PersonImage], num_classes: int, thresholds: Sequence[float], include_background: bool
+@dataclass
+class PersonSummary:
+    """What AP^p and PCP need of one image, without its maps (``D`` kept predictions).
+
+    Attributes:
+        scores: ``[D]`` predicted person scores.
+        best_iou: ``[D]`` mean part IoU with the best ground-truth person (``-inf`` if none).
+        best_gt: ``[D]`` index of that person in the image (``-1`` if none).
+        part_hits_iou: ``[D, C - 1]`` per-part-class IoU with that person (NaN where absent).
+        best_num_parts: ``[D]`` number of part classes of that person.
+        num_gt: ground-truth persons of the image.
+    """
+
+    scores: np.ndarray
+    best_iou: np.ndarray
+    best_gt: np.ndarray
+    part_hits_iou: np.ndarray
+    best_num_parts: np.ndarray
+    num_gt: int
+
+
+def summarize_persons(
+    gt_parts: Sequence[np.ndarray],
+    pred_parts: Sequence[np.ndarray],
+    pred_scores: Sequence[float],
+    num_classes: int,
+    include_background: bool = True,
+) -> PersonSummary:
+    """The :class:`PersonSummary` of one image (maps as for :func:`ap_part`)."""
+    if len(pred_parts) != len(pred_scores):
+        raise ValueError(f"{len(pred_parts)} predicted persons but {len(pred_scores)} scores")
+    gts = [np.asarray(m) for m in gt_parts if np.any(np.asarray(m) > 0)]
+    keep = [i for i, m in enumerate(pred_parts) if np.any(np.asarray(m) > 0)]
+    ious, present = _person_class_ious(gts, [pred_parts[i] for i in keep], num_classes)
+    miou = _mean_iou(ious, include_background)
+    d = len(keep)
+    scores = np.asarray([float(pred_scores[i]) for i in keep], dtype=np.float64)
+    if not gts:
+        return PersonSummary(scores, np.full(d, -np.inf), np.full(d, -1, np.int64),
+                             np.full((d, num_classes - 1), np.nan), np.zeros(d, np.int64), 0)
+    best = np.argmax(miou, axis=0) if d else np.zeros(0, np.int64)
+    cols = np.arange(d)
+    return PersonSummary(
+        scores,
+        miou[best, cols].astype(np.float64),
+        best.astype(np.int64),
+        ious[best, cols, 1:],
+        present.sum(1)[best].astype(np.int64),
+        len(gts),
+    )
+
+
+def person_level_from_summaries(
+    summaries: Sequence[PersonSummary], thresholds: Sequence[float]
 ) -> Tuple[np.ndarray, np.ndarray]:
     """AP^p and PCP ``[T]`` per threshold: the official ``eval_seg_ap`` loop, vectorised per threshold."""
-    scores: List[float] = []
-    ovmax: List[float] = []
-    gt_index: List[int] = []
-    pcp_frac: List[np.ndarray] = []
     thr = np.asarray(thresholds, dtype=np.float64)
+    scores, ovmax, gt_index, pcp_frac = [], [], [], []
     npos = 0
-    for gt_parts, pred_parts, pred_scores in images:
-        if len(pred_parts) != len(pred_scores):
-            raise ValueError(f"{len(pred_parts)} predicted persons but {len(pred_scores)} scores")
-        gts = [np.asarray(m) for m in gt_parts if np.any(np.asarray(m) > 0)]
-        keep = [i for i, m in enumerate(pred_parts) if np.any(np.asarray(m) > 0)]
-        ious, present = _person_class_ious(gts, [pred_parts[i] for i in keep], num_classes)
-        miou = _mean_iou(ious, include_background)
-        n_parts = present.sum(1)
-        for col, i in enumerate(keep):
-            scores.append(float(pred_scores[i]))
-            if gts:
-                j = int(np.argmax(miou[:, col]))
-                ovmax.append(float(miou[j, col]))
-                gt_index.append(npos + j)
-                hits = (ious[j, col, 1:][None, :] > thr[:, None]).sum(1)
-                pcp_frac.append(hits / n_parts[j] if n_parts[j] > 0 else np.zeros(len(thr)))
-            else:
-                ovmax.append(-np.inf)
-                gt_index.append(-1)
-                pcp_frac.append(np.zeros(len(thr)))
-        npos += len(gts)
+    for sm in summaries:
+        scores.append(sm.scores)
+        ovmax.append(sm.best_iou)
+        gt_index.append(np.where(sm.best_gt >= 0, sm.best_gt + npos, -1))
+        with np.errstate(invalid="ignore"):
+            hits = (sm.part_hits_iou[:, None, :] > thr[None, :, None]).sum(2)  # [D, T]
+        frac = np.where(sm.best_num_parts[:, None] > 0, hits / np.maximum(sm.best_num_parts[:, None], 1), 0.0)
+        pcp_frac.append(frac.reshape(-1, len(thr)))
+        npos += sm.num_gt
     if npos == 0:
         return np.full(len(thr), np.nan), np.full(len(thr), np.nan)
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    ov = np.asarray(ovmax, dtype=np.float64)[order]
-    gid = np.asarray(gt_index, dtype=np.int64)[order]
-    frac = np.asarray(pcp_frac, dtype=np.float64).reshape(-1, len(thr))[order]
+    all_scores = np.concatenate(scores) if scores else np.zeros(0)
+    order = np.argsort(-all_scores, kind="stable")
+    ov = np.concatenate(ovmax)[order] if ovmax else np.zeros(0)
+    gid = np.concatenate(gt_index)[order] if gt_index else np.zeros(0, np.int64)
+    frac = np.concatenate(pcp_frac)[order] if pcp_frac else np.zeros((0, len(thr)))
     aps, pcps = np.zeros(len(thr)), np.zeros(len(thr))
     for k, t in enumerate(thr):
         cand = np.flatnonzero(ov > t)
@@ -245,6 +290,14 @@ def _person_level(
         aps[k] = _ap_from_flags(tp, npos)
         pcps[k] = frac[hit, k].sum() / npos
     return aps, pcps
+
+
+def _person_level(
+    images: Sequence[PersonImage], num_classes: int, thresholds: Sequence[float], include_background: bool
+) -> Tuple[np.ndarray, np.ndarray]:
+    return person_level_from_summaries(
+        [summarize_persons(g, p, s, num_classes, include_background) for g, p, s in images], thresholds
+    )
 
 
 def ap_part(
@@ -285,58 +338,73 @@ def _stack_masks(masks: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.asarray(m, dtype=bool).ravel() for m in masks]).astype(np.float64)
 
 
-def ap_region(
-    images: Sequence[RegionImage],
+@dataclass
+class RegionSummary:
+    """What AP^r needs of one image: per part class ``c``, the scores of its predicted regions,
+    their best IoU with a ground-truth region of class ``c`` (``-inf`` if none) and that
+    region's index in the image (``-1``), and ``num_gt[c]`` ground-truth regions."""
+
+    scores: Dict[int, np.ndarray]
+    best_iou: Dict[int, np.ndarray]
+    best_gt: Dict[int, np.ndarray]
+    num_gt: np.ndarray
+
+
+def summarize_regions(
+    gt_regions: Sequence[Tuple[int, np.ndarray]],
+    pred_regions: Sequence[Tuple[int, np.ndarray, float]],
+    num_classes: int,
+) -> RegionSummary:
+    """The :class:`RegionSummary` of one image (regions as for :func:`ap_region`)."""
+    shapes = {np.shape(r[1]) for r in (*gt_regions, *pred_regions)}
+    if len(shapes) > 1:
+        raise ValueError(f"region masks of one image differ in shape: {sorted(shapes)}")
+    for r in (*gt_regions, *pred_regions):
+        if not 1 <= int(r[0]) < num_classes:
+            raise ValueError(f"region class {r[0]} outside [1, {num_classes})")
+    out = RegionSummary({}, {}, {}, np.zeros(num_classes, dtype=np.int64))
+    for c in range(1, num_classes):
+        gts = [m for k, m in gt_regions if int(k) == c and np.any(m)]
+        preds = [(m, s) for k, m, s in pred_regions if int(k) == c and np.any(m)]
+        out.num_gt[c] = len(gts)
+        if not preds:
+            continue
+        if gts:
+            p, g = _stack_masks([m for m, _ in preds]), _stack_masks(gts)
+            inter = p @ g.T
+            iou = inter / (p.sum(1)[:, None] + g.sum(1)[None, :] - inter)
+            j = np.argmax(iou, axis=1)
+            out.best_iou[c], out.best_gt[c] = iou[np.arange(len(preds)), j], j.astype(np.int64)
+        else:
+            out.best_iou[c], out.best_gt[c] = np.full(len(preds), -np.inf), np.full(len(preds), -1, np.int64)
+        out.scores[c] = np.asarray([float(s) for _, s in preds], dtype=np.float64)
+    return out
+
+
+def ap_region_from_summaries(
+    summaries: Sequence[RegionSummary],
     num_classes: int,
     thresholds: Sequence[float] = PART_IOU_THRESHOLDS,
     one_to_one: bool = False,
 ) -> Dict[str, object]:
-    """Region-level part AP (AP^r), as PGN's ``test_inst_part_ap.py`` (see the module docstring).
-
-    ``images``: per image ``(gt_regions, pred_regions)``. ``gt_regions`` is a list of
-    ``(class_id, mask)`` and ``pred_regions`` a list of ``(class_id, mask, score)``. Each mask is
-    a binary ``[H, W]`` map of one person's part, and class ids are in ``[1, num_classes)``.
-    By default a ground-truth region may be hit by any number of predictions, as in the
-    official script. ``one_to_one=True`` gives the stricter VOC-style matching.
-
-    Returns ``{"AP_r_50", "AP_r_60", "AP_r_70"`` (each only when that threshold is used),
-    ``"AP_r_vol"`` (mean over thresholds), ``"per_threshold": {t: NaN-mean AP over classes}``,
-    ``"per_class": {class_id: [T] APs}}``. A class with no ground-truth region gets NaN.
-    """
+    """AP^r from per-image :class:`RegionSummary` objects (same result as :func:`ap_region`)."""
     thr = np.asarray(thresholds, dtype=np.float64)
     n_gt = np.zeros(num_classes, dtype=np.int64)
-    scores: List[List[float]] = [[] for _ in range(num_classes)]
-    best: List[List[float]] = [[] for _ in range(num_classes)]
-    best_gid: List[List[int]] = [[] for _ in range(num_classes)]
-    for gt_regions, pred_regions in images:
-        shapes = {np.shape(r[1]) for r in (*gt_regions, *pred_regions)}
-        if len(shapes) > 1:
-            raise ValueError(f"region masks of one image differ in shape: {sorted(shapes)}")
-        for r in (*gt_regions, *pred_regions):
-            if not 1 <= int(r[0]) < num_classes:
-                raise ValueError(f"region class {r[0]} outside [1, {num_classes})")
-        for c in range(1, num_classes):
-            gts = [m for k, m in gt_regions if int(k) == c and np.any(m)]
-            preds = [(m, s) for k, m, s in pred_regions if int(k) == c and np.any(m)]
-            if preds:
-                p = _stack_masks([m for m, _ in preds])
-                if gts:
-                    g = _stack_masks(gts)
-                    inter = p @ g.T
-                    iou = inter / (p.sum(1)[:, None] + g.sum(1)[None, :] - inter)
-                    j = np.argmax(iou, axis=1)
-                    best[c].extend(iou[np.arange(len(preds)), j].tolist())
-                    best_gid[c].extend((n_gt[c] + j).tolist())
-                else:
-                    best[c].extend([-np.inf] * len(preds))
-                    best_gid[c].extend([-1] * len(preds))
-                scores[c].extend(float(s) for _, s in preds)
-            n_gt[c] += len(gts)
+    scores: List[List[np.ndarray]] = [[] for _ in range(num_classes)]
+    best: List[List[np.ndarray]] = [[] for _ in range(num_classes)]
+    best_gid: List[List[np.ndarray]] = [[] for _ in range(num_classes)]
+    for sm in summaries:
+        for c in sm.scores:
+            scores[c].append(sm.scores[c])
+            best[c].append(sm.best_iou[c])
+            best_gid[c].append(np.where(sm.best_gt[c] >= 0, sm.best_gt[c] + n_gt[c], -1))
+        n_gt += sm.num_gt
     per_class: Dict[int, np.ndarray] = {}
     for c in range(1, num_classes):
-        order = np.argsort(np.asarray(scores[c], dtype=np.float64), kind="stable")[::-1]
-        ov = np.asarray(best[c], dtype=np.float64)[order]
-        gid = np.asarray(best_gid[c], dtype=np.int64)[order]
+        sc = np.concatenate(scores[c]) if scores[c] else np.zeros(0)
+        order = np.argsort(sc, kind="stable")[::-1]
+        ov = (np.concatenate(best[c]) if best[c] else np.zeros(0))[order]
+        gid = (np.concatenate(best_gid[c]) if best_gid[c] else np.zeros(0, np.int64))[order]
         aps = np.zeros(len(thr))
         for k, t in enumerate(thr):
             hit = ov > t
@@ -358,6 +426,31 @@ def ap_region(
         "per_threshold": per,
         "per_class": per_class,
     }
+
+
+def ap_region(
+    images: Sequence[RegionImage],
+    num_classes: int,
+    thresholds: Sequence[float] = PART_IOU_THRESHOLDS,
+    one_to_one: bool = False,
+) -> Dict[str, object]:
+    """Region-level part AP (AP^r), as PGN's ``test_inst_part_ap.py`` (see the module docstring).
+
+    ``images``: per image ``(gt_regions, pred_regions)``. ``gt_regions`` is a list of
+    ``(class_id, mask)`` and ``pred_regions`` a list of ``(class_id, mask, score)``. Each mask is
+    a binary ``[H, W]`` map of one person's part, and class ids are in ``[1, num_classes)``.
+    By default a ground-truth region may be hit by any number of predictions, as in the
+    official script. ``one_to_one=True`` gives the stricter VOC-style matching.
+
+    Returns ``{"AP_r_50", "AP_r_60", "AP_r_70"`` (each only when that threshold is used),
+    ``"AP_r_vol"`` (mean over thresholds), ``"per_threshold": {t: NaN-mean AP over classes}``,
+    ``"per_class": {class_id: [T] APs}}``. A class with no ground-truth region gets NaN.
+    For large splits, summarise each image with :func:`summarize_regions` as it comes and call
+    :func:`ap_region_from_summaries`: the masks need not be kept.
+    """
+    return ap_region_from_summaries(
+        [summarize_regions(g, p, num_classes) for g, p in images], num_classes, thresholds, one_to_one
+    )
 
 
 def oks_map(images: Sequence[KeypointImage], sigmas: Sequence[float], max_dets: int = 20) -> Dict[str, object]:

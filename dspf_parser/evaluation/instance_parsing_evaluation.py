@@ -10,7 +10,14 @@ from detectron2.utils import comm
 
 from ..data.annotations import load_person_parts
 from ..data.categories import get_schema
-from .instance_metrics import ap_part, ap_region, oks_map, pcp
+from .instance_metrics import (
+    PART_IOU_THRESHOLDS,
+    ap_region_from_summaries,
+    oks_map,
+    person_level_from_summaries,
+    summarize_persons,
+    summarize_regions,
+)
 
 __all__ = ["InstanceParsingEvaluator"]
 
@@ -25,8 +32,8 @@ class InstanceParsingEvaluator(DatasetEvaluator):
     region-level AP^r at 0.5/0.6/0.7 and AP^r_vol (PGN-style; every (person, part class) is a
     region scored by its person's score) and the keypoint OKS mAP (AP, AP50, AP75), in percent; the matching rules are those of
     :mod:`dspf_parser.evaluation.instance_metrics`. The OKS area of a ground-truth person is the
-    area of its annotated box. Per-person maps are kept until ``evaluate`` (at the original
-    resolution), so memory grows with the split.
+    area of its annotated box. Each image is reduced to small per-prediction summaries as it
+    is processed (:func:`summarize_persons`, :func:`summarize_regions`), so no map is kept.
     """
 
     def __init__(self, dataset_name: str, distributed: bool = True):
@@ -39,6 +46,7 @@ class InstanceParsingEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         self._parsing: List = []
+        self._regions: List = []
         self._poses: List = []
 
     def process(self, inputs: List[Dict], outputs: List[Dict]) -> None:
@@ -51,30 +59,33 @@ class InstanceParsingEvaluator(DatasetEvaluator):
             inst = out["instances"].to("cpu")
             pred_parts = list(inst.pred_parts.numpy())
             scores = inst.scores.numpy()
-            self._parsing.append((gt_parts, pred_parts, scores))
+            c = self._schema.num_parts
+            self._parsing.append(summarize_persons(gt_parts, pred_parts, scores, c))
+            self._regions.append(summarize_regions(*_part_regions(gt_parts, pred_parts, scores), c))
             gt_kp = np.array([np.asarray(a["keypoints"], np.float32).reshape(k, 3) for a in annos]).reshape(-1, k, 3)
             areas = np.array([max(a["bbox"][2] - a["bbox"][0], 0) * max(a["bbox"][3] - a["bbox"][1], 0) for a in annos],
                              dtype=np.float64)
             self._poses.append((gt_kp, areas, inst.pred_keypoints.numpy(), scores))
 
     def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
-        parsing, poses = self._parsing, self._poses
+        parsing, regions, poses = self._parsing, self._regions, self._poses
         if self._distributed:
             comm.synchronize()
             parsing = sum(comm.gather(parsing), [])
+            regions = sum(comm.gather(regions), [])
             poses = sum(comm.gather(poses), [])
             if not comm.is_main_process():
                 return OrderedDict()
         if not parsing:
             self._logger.warning("InstanceParsingEvaluator received no predictions")
-        c = self._schema.num_parts
-        ap = ap_part(parsing, c)
+        aps, _ = person_level_from_summaries(parsing, PART_IOU_THRESHOLDS)
+        _, pcp_50 = person_level_from_summaries(parsing, (0.5,))
+        region = ap_region_from_summaries(regions, self._schema.num_parts)
         pose = oks_map(poses, self._schema.oks_sigmas)
-        region = ap_region([_part_regions(*image) for image in parsing], c)
         res = {
-            "AP_p_50": 100.0 * ap["AP_p_50"],
-            "AP_p_vol": 100.0 * ap["AP_p_vol"],
-            "PCP_50": 100.0 * pcp(parsing, c, 0.5),
+            "AP_p_50": 100.0 * float(aps[PART_IOU_THRESHOLDS.index(0.5)]),
+            "AP_p_vol": 100.0 * float(np.mean(aps)),
+            "PCP_50": 100.0 * float(pcp_50[0]),
             "AP_r_50": 100.0 * region["AP_r_50"],
             "AP_r_60": 100.0 * region["AP_r_60"],
             "AP_r_70": 100.0 * region["AP_r_70"],
