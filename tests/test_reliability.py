@@ -87,3 +87,29 @@ def test_kill_during_checkpoint_write_keeps_the_last_good_one(tmp_path, monkeypa
     resumed.resume_or_load(resume=True)
     assert resumed.start_iter == 2
     assert os.path.getsize(out / "model_0000001.pth") > 0
+
+
+def test_skipped_bad_samples_are_counted_across_workers(tmp_path, caplog):
+    import copy
+    import logging
+
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    name = "synthetic_humans_train_with_bad"
+    if name not in DatasetCatalog.list():
+        def load():
+            good = DatasetCatalog.get("synthetic_humans_train")[:4]
+            bad = [copy.deepcopy(d) for d in good[:2]]
+            for i, d in enumerate(bad):
+                d["file_name"] = str(tmp_path / f"missing_{i}.jpg")
+            return good + bad
+        DatasetCatalog.register(name, load)
+        meta = MetadataCatalog.get("synthetic_humans_train").as_dict()
+        meta.pop("name")
+        MetadataCatalog.get(name).set(**meta)
+    trainer = _trainer(tmp_path, "DATASETS.TRAIN", f"('{name}',)", "DATALOADER.BAD_SAMPLES", "skip",
+                       "DATALOADER.NUM_WORKERS", "1", "SOLVER.MAX_ITER", "8", "DATASETS.TEST", "()", "SEED", "1")
+    with caplog.at_level(logging.WARNING):
+        trainer.train()
+    assert trainer._bad_samples_skipped > 0
+    assert any("bad samples skipped (DATALOADER.BAD_SAMPLES skip)" in r.getMessage() for r in caplog.records)

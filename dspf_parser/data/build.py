@@ -7,7 +7,11 @@ from torch.utils.data import Dataset
 
 from .dataset_mapper import DSPFDatasetMapper
 
-__all__ = ["SkippingMapDataset", "build_dspf_train_loader"]
+__all__ = ["SKIPPED_KEY", "SkippingMapDataset", "build_dspf_train_loader"]
+
+#: Key of each mapped sample holding how many bad samples were skipped to produce it; the
+#: trainer pops it and keeps the total (workers cannot share a counter otherwise).
+SKIPPED_KEY = "num_bad_samples_skipped"
 
 
 def _identity(x):
@@ -19,6 +23,8 @@ class SkippingMapDataset(Dataset):
     index drawn at random (seeded by ``i``) is mapped instead.
 
     Indices found bad are not drawn again by this copy (each ``DataLoader`` worker has its own).
+    Every returned sample carries ``sample[SKIPPED_KEY]``, the number of bad samples skipped
+    to produce it, so the training loop can count skips across worker processes.
     Raises ``RuntimeError`` when every index has been tried and found bad. detectron2's own
     ``MapDataset`` retry is not used: in 0.6 it calls ``random.sample`` on a set, which Python
     3.11 rejects.
@@ -35,10 +41,13 @@ class SkippingMapDataset(Dataset):
     def __getitem__(self, idx: int) -> Dict:
         rng = random.Random(idx)
         cur = int(idx)
+        skipped = 0
         while True:
             data = self._mapper(self._dataset[cur])
             if data is not None:
+                data[SKIPPED_KEY] = skipped
                 return data
+            skipped += 1
             self._bad.add(cur)
             left = len(self._dataset) - len(self._bad)
             if left == 0:

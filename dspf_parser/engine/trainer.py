@@ -11,7 +11,7 @@ from detectron2.engine.train_loop import TrainerBase
 from detectron2.evaluation import DatasetEvaluators
 
 from ..data import DSPFDatasetMapper
-from ..data.build import build_dspf_train_loader
+from ..data.build import SKIPPED_KEY, build_dspf_train_loader
 from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
 from .checkpoint import AtomicCheckpointer
 
@@ -32,6 +32,8 @@ class DSPFTrainer(DefaultTrainer):
       ``FloatingPointError`` naming the terms and the iteration; ``"skip"`` logs it, skips the
       update (no backward, no optimizer step) and counts the skipped steps (``skipped_steps``
       in the metrics). Not applied with ``SOLVER.AMP.ENABLED`` (detectron2's AMP step is used).
+    * Bad samples skipped by the data loader (``DATALOADER.BAD_SAMPLES skip``) are counted over
+      all workers (``bad_samples_skipped`` in the metrics) and the totals logged at the end.
     """
 
     def __init__(self, cfg):
@@ -39,7 +41,16 @@ class DSPFTrainer(DefaultTrainer):
         if self._nonfinite_policy not in ("error", "skip"):
             raise ValueError(f"SOLVER.NONFINITE_LOSS must be 'error' or 'skip', got {self._nonfinite_policy!r}")
         self._skipped_steps = 0
+        self._bad_samples_skipped = 0
         super().__init__(cfg)
+
+    def train(self):
+        result = super().train()
+        if self._bad_samples_skipped or self._skipped_steps:
+            logging.getLogger(__name__).warning(
+                "training done: %d bad samples skipped (DATALOADER.BAD_SAMPLES skip), %d steps skipped for a "
+                "non-finite loss (SOLVER.NONFINITE_LOSS skip)", self._bad_samples_skipped, self._skipped_steps)
+        return result
 
     def build_hooks(self):
         # Called by DefaultTrainer.__init__ after it made its checkpointer: swap in the atomic
@@ -55,6 +66,10 @@ class DSPFTrainer(DefaultTrainer):
         start = time.perf_counter()
         data = next(inner._data_loader_iter)
         data_time = time.perf_counter() - start
+        skipped = sum(x.pop(SKIPPED_KEY, 0) for x in data)
+        if skipped:
+            self._bad_samples_skipped += skipped
+            self.storage.put_scalar("bad_samples_skipped", self._bad_samples_skipped)
         loss_dict = inner.model(data)
         bad = {k: float(v.detach()) for k, v in loss_dict.items() if not torch.isfinite(v).all()}
         if bad:
