@@ -178,3 +178,35 @@ def test_module_entry_point(pascal_gt, tmp_path):
                            "--pred", pred], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "AP^r_vol" in proc.stdout and "100.00" in proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# DensePose-COCO
+# ----------------------------------------------------------------------------------------------
+def test_densepose_perfect_and_empty_folders(tmp_path):
+    from dspf_parser.data.categories import DENSEPOSE_SCHEMA as D
+    from dspf_parser.data.datasets.densepose_coco import load_densepose_coco_json
+    from test_real_datasets import _densepose_json
+
+    gt_json = tmp_path / "annotations" / "dp.json"
+    _densepose_json(gt_json)
+    images = tmp_path / "val2014"
+    images.mkdir()
+    for n in (7, 9):
+        cv2.imwrite(str(images / f"COCO_val2014_{n:012d}.jpg"), np.zeros((30, 40, 3), np.uint8))
+    folder = str(tmp_path / "sub")
+    with MHPSubmissionWriter(folder, schema=D) as writer:
+        for rec in load_densepose_coco_json(str(gt_json), str(images)):
+            gt = load_human_annotations(rec, D.num_parts, D.num_keypoints)
+            num = len(rec["annotations"])
+            parts = [np.where(gt.instance_map == p + 1, gt.part_map, 0).astype(np.uint8) for p in range(num)]
+            inst = Instances((rec["height"], rec["width"]))
+            inst.pred_parts = torch.from_numpy(np.stack(parts))
+            inst.scores = torch.linspace(0.9, 0.5, num)
+            writer.add(rec["image_id"], inst, part_map=gt.part_map)
+    res = main(["densepose", "--gt", str(gt_json), "--images", str(images), "--pred", folder])
+    for key in ("mIoU", "AP_p_50", "AP_p_vol", "PCP_50"):
+        assert res[key] == pytest.approx(100.0), key
+    os.makedirs(tmp_path / "empty")
+    empty = main(["densepose", "--gt", str(gt_json), "--images", str(images), "--pred", str(tmp_path / "empty")])
+    assert empty["AP_p_50"] == 0.0 and empty["PCP_50"] == 0.0

@@ -200,6 +200,23 @@ def evaluate_mhp(gt_root: str, pred_folder: str, split: str = "val",
     records = load_mhp_v2(split, root=gt_root)
     if not records:
         raise ValueError(f"{gt_root}: split {split!r} has no image")
+    return evaluate_records(records, pred_folder, schema)
+
+
+def evaluate_densepose(gt_json: str, image_root: str, pred_folder: str) -> Dict[str, float]:
+    """The :func:`evaluate_mhp` metrics of an MHPv2-format ``pred_folder`` against the part maps
+    of a DensePose-COCO json (``dp_masks`` pasted into the person boxes, as the reader does)."""
+    from ..data.categories import DENSEPOSE_SCHEMA
+    from ..data.datasets.densepose_coco import load_densepose_coco_json
+
+    records = load_densepose_coco_json(gt_json, image_root)
+    if not records:
+        raise ValueError(f"{gt_json}: no image with a DensePose person")
+    return evaluate_records(records, pred_folder, DENSEPOSE_SCHEMA)
+
+
+def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema) -> Dict[str, float]:
+    """The :func:`evaluate_mhp` metrics of ``pred_folder`` on dataset dicts of any reader."""
     preds, has_kp = read_mhp_predictions(pred_folder)
     known = {r["image_id"] for r in records}
     unknown = sorted(set(preds) - known)
@@ -422,6 +439,11 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--split", default="val", help="split of --gt (default: val)")
     m.add_argument("--pred", required=True, help="prediction folder (results.json or results.txt + PNGs)")
     m.add_argument("--json", help="also write the results to this JSON file")
+    d = sub.add_parser("densepose", help="MHPv2-format folder on DensePose-COCO: AP^p_50, AP^p_vol, PCP_50, mIoU")
+    d.add_argument("--gt", required=True, help="DensePose-COCO json (e.g. densepose_coco_2014_minival.json)")
+    d.add_argument("--images", required=True, help="folder of the json's images (e.g. coco/val2014)")
+    d.add_argument("--pred", required=True, help="prediction folder (results.json or results.txt + PNGs)")
+    d.add_argument("--json", help="also write the results to this JSON file")
     q = sub.add_parser("pascal", help="PGN-style instance-part folder: AP^r_50/60/70, AP^r_vol, mIoU")
     q.add_argument("--gt", required=True,
                    help="PASCAL-Person-Part split folder (Category_ids/, Human_ids/) or <image>.png + .txt pairs")
@@ -442,6 +464,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     if args.benchmark == "mhp":
         res = evaluate_mhp(args.gt, args.pred, args.split)
         title = f"MHPv2 {args.split}: {args.pred}"
+    elif args.benchmark == "densepose":
+        res = evaluate_densepose(args.gt, args.images, args.pred)
+        title = f"DensePose-COCO {os.path.basename(args.gt)}: {args.pred}"
     else:
         res = evaluate_pascal(args.gt, args.pred, args.num_classes, args.one_to_one, args.label_order)
         title = f"PGN-style AP^r: {args.pred}"
