@@ -3,7 +3,7 @@
 
 Example::
 
-    python tools/make_synthetic_dataset.py --output datasets/synthetic_humans \
+    python datasets/prepare_synthetic_humans.py --output datasets/synthetic_humans \
         --num-train 2000 --num-val 200 --seed 0 --size 128 128 --max-people 4 --preview 8
 
 writes ``<output>/{train,val}/{images,parsing_annos,pose_annos}``, ``<output>/list/*.txt`` and,
