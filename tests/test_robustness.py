@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_train_loader
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
@@ -17,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dspf_parser.ops.decoding as decoding
-from dspf_parser import add_dspf_config
 from dspf_parser.data.build import SkippingMapDataset
 from dspf_parser.data.categories import MHP_V2_SCHEMA as S
 from dspf_parser.data.dataset_mapper import BadSampleError, DSPFDatasetMapper, MissingSampleFileError
 from dspf_parser.ops.decoding import parse_people
+from test_model import tiny_cfg
 
 FACE = S.part_classes.index("Face")
 HEAD_TOP = S.keypoint_names.index("Head-top")
@@ -32,18 +31,6 @@ H, W = 24, 32
 # ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
-def tiny_cfg(**overrides):
-    cfg = get_cfg()
-    add_dspf_config(cfg)
-    cfg.merge_from_file("configs/synthetic/dspf_R18_tiny.yaml")
-    cfg.MODEL.FPN.OUT_CHANNELS = 32
-    for head in (cfg.MODEL.DSPF.PART_HEAD, cfg.MODEL.DSPF.FIELD_HEAD, cfg.MODEL.DSPF.POSE_HEAD):
-        head.CONVS_DIM = 32
-    for k, v in overrides.items():
-        cfg.merge_from_list([k, v])
-    return cfg
-
-
 def _mapper(is_train=True, bad_samples="error", augs=(), stride=1, fmt="BGR"):
     return DSPFDatasetMapper(is_train, augmentations=list(augs), image_format=fmt, schema=S, stride=stride,
                              keypoint_radius=2.0, limb_sigma=2.0, bad_samples=bad_samples)
