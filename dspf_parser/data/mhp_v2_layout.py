@@ -62,6 +62,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
+from .paths import datasets_root
 from .synthetic import FACE, SYNTHETIC_VERSION, SyntheticSample, generate_synthetic_image
 
 __all__ = [
@@ -427,7 +428,7 @@ def default_synthetic_root() -> str:
     env = os.environ.get("DSPF_SYNTHETIC_ROOT")
     if env:
         return env
-    return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "synthetic_humans")
+    return os.path.join(datasets_root(), "synthetic_humans")
 
 
 @contextlib.contextmanager

@@ -20,13 +20,12 @@ a missing root or file raises then, naming the path. Every dataset has ``evaluat
 """
 from typing import Dict, List
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
 from ..categories import MHP_V2_SCHEMA
 from ..mhp_v2_layout import ensure_synthetic_split, load_mhp_v2_split
 from .densepose_coco import register_densepose_coco
 from .mhp_v2 import register_mhp_v2
 from .pascal_person_part import register_pascal_person_part
+from .registration import register_parsing_datasets
 
 __all__ = ["SYNTHETIC_SPLITS", "register_synthetic_humans", "register_all"]
 
@@ -44,11 +43,7 @@ def _load_synthetic(params: Dict) -> List[Dict]:
 
 def register_synthetic_humans() -> None:
     """Register every split of :data:`SYNTHETIC_SPLITS` (same schema and metadata as MHPv2)."""
-    for name, params in SYNTHETIC_SPLITS.items():
-        if name in DatasetCatalog.list():
-            continue
-        DatasetCatalog.register(name, lambda p=params: _load_synthetic(p))
-        MetadataCatalog.get(name).set(evaluator_type="part_parsing", **MHP_V2_SCHEMA.metadata())
+    register_parsing_datasets({n: (lambda p=p: _load_synthetic(p)) for n, p in SYNTHETIC_SPLITS.items()}, MHP_V2_SCHEMA)
 
 
 def register_all() -> None:

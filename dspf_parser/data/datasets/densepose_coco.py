@@ -43,9 +43,10 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..categories import DENSEPOSE_SCHEMA
+from ..paths import datasets_root
+from .registration import register_parsing_datasets
 
 __all__ = [
     "DENSEPOSE_SPLITS",
@@ -68,7 +69,7 @@ DP_GRID = 256
 
 def densepose_coco_root() -> str:
     """``$DETECTRON2_DATASETS/coco`` (``DETECTRON2_DATASETS`` defaulting to ``datasets``)."""
-    return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "coco")
+    return os.path.join(datasets_root(), "coco")
 
 
 def densepose_part_map(dp_masks: Sequence) -> np.ndarray:
@@ -207,8 +208,4 @@ def load_densepose_coco(name: str, root: Optional[str] = None) -> List[Dict]:
 
 def register_densepose_coco() -> None:
     """Register :data:`DENSEPOSE_SPLITS` with the DensePose schema's metadata."""
-    for name in DENSEPOSE_SPLITS:
-        if name in DatasetCatalog.list():
-            continue
-        DatasetCatalog.register(name, lambda n=name: load_densepose_coco(n))
-        MetadataCatalog.get(name).set(evaluator_type="part_parsing", **DENSEPOSE_SCHEMA.metadata())
+    register_parsing_datasets({n: (lambda n=n: load_densepose_coco(n)) for n in DENSEPOSE_SPLITS}, DENSEPOSE_SCHEMA)

@@ -10,10 +10,11 @@ annotations and is not registered.
 import os
 from typing import Dict, List, Optional
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..categories import MHP_V2_SCHEMA
 from ..mhp_v2_layout import load_mhp_v2_split
+from ..paths import datasets_root
+from .registration import register_parsing_datasets
 
 __all__ = ["MHP_V2_SPLITS", "MHP_V2_DIRNAME", "mhp_v2_root", "load_mhp_v2", "register_mhp_v2"]
 
@@ -24,7 +25,7 @@ MHP_V2_SPLITS: Dict[str, str] = {"mhp_v2_train": "train", "mhp_v2_val": "val"}
 
 def mhp_v2_root() -> str:
     """``$DETECTRON2_DATASETS/LV-MHP-v2`` (``DETECTRON2_DATASETS`` defaulting to ``datasets``)."""
-    return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), MHP_V2_DIRNAME)
+    return os.path.join(datasets_root(), MHP_V2_DIRNAME)
 
 
 def load_mhp_v2(split: str, root: Optional[str] = None) -> List[Dict]:
@@ -50,8 +51,4 @@ def load_mhp_v2(split: str, root: Optional[str] = None) -> List[Dict]:
 
 def register_mhp_v2() -> None:
     """Register :data:`MHP_V2_SPLITS` with the MHPv2 schema's metadata."""
-    for name, split in MHP_V2_SPLITS.items():
-        if name in DatasetCatalog.list():
-            continue
-        DatasetCatalog.register(name, lambda s=split: load_mhp_v2(s))
-        MetadataCatalog.get(name).set(evaluator_type="part_parsing", **MHP_V2_SCHEMA.metadata())
+    register_parsing_datasets({n: (lambda s=s: load_mhp_v2(s)) for n, s in MHP_V2_SPLITS.items()}, MHP_V2_SCHEMA)

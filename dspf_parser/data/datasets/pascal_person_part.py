@@ -51,11 +51,12 @@ import os
 from typing import Dict, List, Optional
 
 import numpy as np
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from PIL import Image
 
 from ..annotations import read_label_png
 from ..categories import PASCAL_PERSON_PART_SCHEMA
+from ..paths import datasets_root
+from .registration import register_parsing_datasets
 
 __all__ = [
     "PASCAL_PERSON_PART_SPLITS",
@@ -83,7 +84,7 @@ LABEL_ORDERS: Dict[str, tuple] = {
 
 def pascal_person_part_root() -> str:
     """``$DETECTRON2_DATASETS/pascal-person-part`` (``DETECTRON2_DATASETS`` defaulting to ``datasets``)."""
-    return os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), PASCAL_DIRNAME)
+    return os.path.join(datasets_root(), PASCAL_DIRNAME)
 
 
 def _encode(mask: np.ndarray) -> Dict:
@@ -225,8 +226,6 @@ def load_pascal_person_part(name: str, root: Optional[str] = None, label_order: 
 
 def register_pascal_person_part() -> None:
     """Register :data:`PASCAL_PERSON_PART_SPLITS` with the PASCAL-Person-Part schema's metadata."""
-    for name in PASCAL_PERSON_PART_SPLITS:
-        if name in DatasetCatalog.list():
-            continue
-        DatasetCatalog.register(name, lambda n=name: load_pascal_person_part(n))
-        MetadataCatalog.get(name).set(evaluator_type="part_parsing", **PASCAL_PERSON_PART_SCHEMA.metadata())
+    register_parsing_datasets(
+        {n: (lambda n=n: load_pascal_person_part(n)) for n in PASCAL_PERSON_PART_SPLITS}, PASCAL_PERSON_PART_SCHEMA
+    )
