@@ -66,7 +66,7 @@ import cv2
 import numpy as np
 
 from ..data.categories import MHP_V2_SCHEMA, HumanSchema
-from .instances import instance_field, to_numpy
+from .instances import people_arrays, to_numpy
 
 __all__ = ["FORMAT", "VERSION", "MHPSubmissionWriter", "read_submission", "instances_to_persons"]
 
@@ -99,13 +99,8 @@ def instances_to_persons(instances: Any, image_size: tuple, confidence_threshold
     height, width = image_size
     if hasattr(instances, "get_fields") and not instances.get_fields():
         return []
-    num = len(instances)
-    scores = instance_field(instances, "scores")
-    scores = np.ones(num, np.float32) if scores is None else scores.astype(np.float32)
-    parts = instance_field(instances, "pred_parts")
-    masks = instance_field(instances, "pred_masks")
-    keypoints = instance_field(instances, "pred_keypoints")
-    boxes = instance_field(instances, "pred_boxes")
+    fields = people_arrays(instances)
+    scores, parts, masks, keypoints, boxes = fields.scores, fields.parts, fields.masks, fields.keypoints, fields.boxes
     if parts is None and masks is None:
         raise ValueError("instances need pred_parts or pred_masks")
     persons = []

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..data.categories import MHP_V2_SCHEMA
-from .instances import instance_field, to_numpy
+from .instances import people_arrays, to_numpy
 
 __all__ = [
     "part_palette",
@@ -120,12 +120,6 @@ def colorize_instances(instance_map: Any, person_colors: Optional[np.ndarray] = 
 
 
 
-def _num_instances(instances: Any) -> int:
-    if hasattr(instances, "get_fields") and not instances.get_fields():
-        return 0  # an empty detectron2 Instances has no __len__
-    return len(instances)
-
-
 def _scale(height: int, width: int) -> Tuple[int, int, float]:
     """Line thickness, joint radius and font scale for an image of this size."""
     side = min(height, width)
@@ -185,13 +179,10 @@ def draw_parsing(
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     height, width = image.shape[:2]
     colors = part_palette() if part_colors is None else np.asarray(part_colors, np.uint8)
-    num = _num_instances(instances)
-    scores = instance_field(instances, "scores")
-    scores = np.ones(num, np.float32) if scores is None else scores.astype(np.float32)
-    parts = instance_field(instances, "pred_parts")
-    masks = instance_field(instances, "pred_masks")
-    keypoints = instance_field(instances, "pred_keypoints")
-    boxes = instance_field(instances, "pred_boxes")
+    people_fields = people_arrays(instances)
+    num, scores = people_fields.num, people_fields.scores
+    parts, masks, keypoints, boxes = (people_fields.parts, people_fields.masks, people_fields.keypoints,
+                                      people_fields.boxes)
     for name, arr in (("pred_parts", parts), ("pred_masks", masks)):
         if arr is not None and arr.shape[1:] != (height, width):
             raise ValueError(f"{name} has shape {arr.shape}, expected [P, {height}, {width}]")
