@@ -63,7 +63,7 @@ import scipy.io
 from PIL import Image
 
 from .paths import datasets_root
-from .synthetic import FACE, SYNTHETIC_VERSION, SyntheticSample, generate_synthetic_image
+from .synthetic import DEFAULT_HEIGHT_RANGE, FACE, SYNTHETIC_VERSION, SyntheticSample, generate_synthetic_image
 
 __all__ = [
     "PARSING_NAME_RE",
@@ -342,7 +342,8 @@ def synthetic_image_seed(seed: int, split: str, index: int) -> int:
 
 
 def synthetic_split_params(split: str, num_images: int, seed: int, image_size: Sequence[int],
-                           max_people: int) -> dict:
+                           max_people: int, min_people: int = 1,
+                           height_range: Sequence[float] = DEFAULT_HEIGHT_RANGE) -> dict:
     """The parameters stored in (and compared against) a split's ``.complete`` marker."""
     return {
         "generator": "dspf_parser.data.synthetic",
@@ -352,6 +353,8 @@ def synthetic_split_params(split: str, num_images: int, seed: int, image_size: S
         "seed": int(seed),
         "image_size": [int(image_size[0]), int(image_size[1])],
         "max_people": int(max_people),
+        "min_people": int(min_people),
+        "height_range": [float(height_range[0]), float(height_range[1])],
     }
 
 
@@ -371,18 +374,20 @@ def _image_name(index: int) -> str:
 
 def write_synthetic_split(root: str, split: str, num_images: int, seed: int,
                           image_size: Sequence[int] = (128, 128), max_people: int = 4,
-                          progress: bool = True) -> str:
+                          progress: bool = True, min_people: int = 1,
+                          height_range: Sequence[float] = DEFAULT_HEIGHT_RANGE) -> str:
     """Generate ``num_images`` synthetic images into ``root`` in the MHPv2 layout.
 
     The split is built in a temporary folder next to the target and moved into place with
     renames (an existing ``root/<split>`` is replaced); ``root/<split>/.complete`` (the
     parameters as JSON) is written last, atomically, so its presence means the split and its
     list file are complete. Not safe for two concurrent writers of the same split: use
-    :func:`ensure_synthetic_split` for that. Returns ``root``.
+    :func:`ensure_synthetic_split` for that. ``min_people``, ``max_people`` and
+    ``height_range`` are passed to :func:`generate_synthetic_image`. Returns ``root``.
     """
     if num_images < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
-    params = synthetic_split_params(split, num_images, seed, image_size, max_people)
+    params = synthetic_split_params(split, num_images, seed, image_size, max_people, min_people, height_range)
     size = tuple(params["image_size"])
     os.makedirs(root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{split}.tmp-", dir=root)
@@ -393,7 +398,8 @@ def write_synthetic_split(root: str, split: str, num_images: int, seed: int,
             from tqdm import tqdm
             iterator = tqdm(iterator, desc=f"synthetic {split}", unit="img")
         for i in iterator:
-            sample = generate_synthetic_image(synthetic_image_seed(seed, split, i), size, max_people)
+            sample = generate_synthetic_image(synthetic_image_seed(seed, split, i), size, max_people, min_people,
+                                              tuple(params["height_range"]))
             name = _image_name(i)
             write_mhp_v2_sample(tmp, split, name, sample)
             names.append(name)
@@ -448,7 +454,8 @@ def _is_current(root: str, split: str, params: dict) -> bool:
 
 def ensure_synthetic_split(split: str, num_images: int, seed: int,
                            image_size: Sequence[int] = (128, 128), max_people: int = 4,
-                           root: Optional[str] = None, progress: bool = True) -> str:
+                           root: Optional[str] = None, progress: bool = True, min_people: int = 1,
+                           height_range: Sequence[float] = DEFAULT_HEIGHT_RANGE) -> str:
     """Make sure ``root/<split>`` holds the synthetic split for these parameters.
 
     Generates it only if the ``.complete`` marker is missing or records other parameters
@@ -461,12 +468,12 @@ def ensure_synthetic_split(split: str, num_images: int, seed: int,
         :func:`load_mhp_v2_split` takes together with ``split``.
     """
     root = root if root is not None else default_synthetic_root()
-    params = synthetic_split_params(split, num_images, seed, image_size, max_people)
+    params = synthetic_split_params(split, num_images, seed, image_size, max_people, min_people, height_range)
     if _is_current(root, split, params):
         return root
     os.makedirs(root, exist_ok=True)
     with _locked(os.path.join(root, f".{split}.lock")):
         if not _is_current(root, split, params):
             write_synthetic_split(root, split, num_images, seed, image_size, max_people,
-                                  progress=progress)
+                                  progress=progress, min_people=min_people, height_range=height_range)
     return root

@@ -62,6 +62,8 @@ __all__ = [
 
 #: Bumped whenever the rendering changes, so cached datasets (``.complete`` markers) go stale.
 SYNTHETIC_VERSION = 1
+#: Default person height range, as a fraction of the image height.
+DEFAULT_HEIGHT_RANGE = (0.45, 1.1)
 
 # ----------------------------------------------------------------------------------------------
 # Label ids (MHPv2)
@@ -623,7 +625,7 @@ def _pair(rng: np.random.Generator, lo: float, hi: float) -> Tuple[float, float]
 
 
 def sample_person_params(rng: np.random.Generator, image_size: Tuple[int, int],
-                         height_range: Tuple[float, float] = (0.45, 1.1)) -> PersonParams:
+                         height_range: Tuple[float, float] = DEFAULT_HEIGHT_RANGE) -> PersonParams:
     """Draw a random person (pose within :data:`JOINT_LIMITS`, appearance, placement).
 
     ``height_range`` is the person height as a fraction of the image height. The pelvis is
@@ -689,7 +691,7 @@ def sample_person_params(rng: np.random.Generator, image_size: Tuple[int, int],
 
 def generate_synthetic_image(seed: int, image_size: Tuple[int, int] = (128, 128),
                              max_people: int = 4, min_people: int = 1,
-                             height_range: Tuple[float, float] = (0.45, 1.1),
+                             height_range: Tuple[float, float] = DEFAULT_HEIGHT_RANGE,
                              min_visible_pixels: int = 16, min_main_fraction: float = 0.03,
                              max_attempts: int = 100) -> SyntheticSample:
     """Generate one synthetic multi-person image.

@@ -2,7 +2,8 @@
 
 Imported by ``dspf_parser`` itself, so importing the package is enough.
 
-* ``synthetic_humans_train`` / ``synthetic_humans_val``: the embedded synthetic benchmark,
+* ``synthetic_humans_train`` / ``synthetic_humans_val`` / ``synthetic_humans_crowd_val``: the
+  embedded synthetic benchmark (the crowded split holds 12-20 people per image),
   generated deterministically on first use into ``$DSPF_SYNTHETIC_ROOT`` (default
   ``$DETECTRON2_DATASETS/synthetic_humans``, ``DETECTRON2_DATASETS`` defaulting to
   ``datasets``) in the MHPv2 folder layout, then read back by the MHPv2-layout reader.
@@ -33,6 +34,9 @@ __all__ = ["SYNTHETIC_SPLITS", "register_synthetic_humans", "register_all"]
 SYNTHETIC_SPLITS: Dict[str, Dict] = {
     "synthetic_humans_train": dict(split="train", num_images=320, seed=0, image_size=(192, 192), max_people=4),
     "synthetic_humans_val": dict(split="val", num_images=40, seed=1, image_size=(192, 192), max_people=4),
+    # Crowds: 12-20 smaller people on a larger canvas, so every tool run also measures crowds.
+    "synthetic_humans_crowd_val": dict(split="crowd_val", num_images=40, seed=2, image_size=(320, 320),
+                                       min_people=12, max_people=20, height_range=(0.3, 0.6)),
 }
 
 
