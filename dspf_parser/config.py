@@ -81,11 +81,23 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.INFERENCE = CN()
     # Minimal keypoint candidate score (Hough vote mass; about 1 for a perfect prediction).
     cfg.MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD = 0.3
-    # At most this many candidates per joint type.
-    cfg.MODEL.DSPF.INFERENCE.MAX_CANDIDATES = 30
-    # "matching" (the LP matching layer, rounded), or the greedy baselines of Table 5:
-    # "greedy_openpose", "greedy_personlab".
-    cfg.MODEL.DSPF.INFERENCE.ASSOCIATION = "matching"
+    # At most this many candidates per joint type (MHPv2 images hold up to ~58 people).
+    cfg.MODEL.DSPF.INFERENCE.MAX_CANDIDATES = 100
+    # A candidate closer than this (input px) to a better candidate of its type is dropped
+    # (the 3x3 Hough NMS already merges peaks within one cell; a crowd has neighbours closer
+    # than the keypoint radius).
+    cfg.MODEL.DSPF.INFERENCE.DUPLICATE_RADIUS = 6.0
+    # Also take the points where the DSPF projects person pixels as keypoint candidates (paper
+    # Sec. 3.3), merged with the Hough peaks.
+    cfg.MODEL.DSPF.INFERENCE.DSPF_CANDIDATES = True
+    # Per-limb association at inference: "exact" (maximum-weight matching solved exactly with
+    # scipy: the integral optimum of the LP relaxation), "matching" (the paper's differentiable
+    # PGD + Dykstra layer, rounded; what stage-two training uses), or the greedy baselines of
+    # Table 5: "greedy_openpose", "greedy_personlab".
+    cfg.MODEL.DSPF.INFERENCE.ASSOCIATION = "exact"
+    # How a candidate pair's limb score reads the limb heatmap: "template" (agreement with the
+    # limb target the pair would draw, sigma POSE_HEAD.LIMB_SIGMA) or "mean" (its mean).
+    cfg.MODEL.DSPF.INFERENCE.LIMB_SCORE = "template"
     # People with fewer joints are dropped.
     cfg.MODEL.DSPF.INFERENCE.MIN_JOINTS = 3
     # Set False to return only the category-level outputs (sem_seg, dspf).

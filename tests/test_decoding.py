@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from dspf_parser.data.categories import MHP_V2_SCHEMA as S
-from dspf_parser.ops.decoding import ASSOCIATIONS, parse_people, suppress_duplicates
+from dspf_parser.ops.decoding import (ASSOCIATIONS, DecodingSettings, ParsingMaps, decode_maps,
+                                      suppress_duplicates)
 from dspf_parser.ops.matching import matching_loss, solve_matching
 from dspf_parser.ops.matching_targets import ground_truth_limb_problems
 from dspf_parser.ops.targets import dspf_targets, keypoint_targets, limb_targets
@@ -27,6 +28,15 @@ def scene(shifts):
     return kp, inst
 
 
+def decode(heat, off, limbs, field, mask, **settings):
+    """``decode_maps`` of stride-``STRIDE`` maps whose part map is ``mask`` (1 = person), output
+    at the input size ``grid * STRIDE``."""
+    probs = torch.stack([~mask, mask]).float()
+    maps = ParsingMaps(probs, field, heat, off, limbs, part_stride=STRIDE)
+    size = (mask.shape[0] * STRIDE, mask.shape[1] * STRIDE)
+    return decode_maps(maps, size, size, DecodingSettings(LIMBS, STRIDE, RADIUS, **settings))
+
+
 def perfect_maps(kp, inst):
     heat, off, _ = keypoint_targets(kp, SIZE, STRIDE, RADIUS)
     limbs = limb_targets(kp, LIMBS, SIZE, STRIDE, SIGMA)
@@ -38,31 +48,35 @@ def perfect_maps(kp, inst):
 def test_perfect_maps_give_the_true_people(association):
     kp, inst = scene([(0, 0), (50, 10), (100, 20)])
     heat, off, limbs, field, mask = perfect_maps(kp, inst)
-    people = parse_people(heat, off, limbs, field, mask, LIMBS, STRIDE, RADIUS, association=association)
+    people = decode(heat, off, limbs, field, mask, association=association)
     assert len(people.scores) == 3
     order = people.poses[:, 0, 0].argsort()  # by x of the right ankle = scene order
     assert torch.allclose(people.poses[order, :, :2], kp[:, :, :2], atol=1.0)
     assert torch.all(people.poses[:, :, 2] > 0.5)
-    # Every person cell goes to its own person (instance ids follow the score order).
+    # Every person cell centre (the full-resolution pixel the cell stands for) goes to its own
+    # person (instance ids follow the score order).
     cells = mask.nonzero(as_tuple=True)
-    gt_ids = inst[cells[0] * STRIDE + STRIDE // 2, cells[1] * STRIDE + STRIDE // 2]
+    rows, cols = cells[0] * STRIDE + STRIDE // 2, cells[1] * STRIDE + STRIDE // 2
     mapping = torch.empty(4, dtype=torch.long)
     mapping[order + 1] = torch.arange(1, 4)
-    assert torch.equal(mapping[people.instance_map[cells]], gt_ids)
+    assert people.instance_map.shape == SIZE
+    assert torch.equal(mapping[people.instance_map[rows, cols]], inst[rows, cols])
+    # And every pixel with a part label goes to some person.
+    assert bool((people.instance_map[people.part_probs.argmax(0) > 0] > 0).all())
 
 
 def test_no_signal_gives_no_people_and_background():
     h, w = SIZE[0] // STRIDE, SIZE[1] // STRIDE
-    people = parse_people(torch.zeros(16, h, w), torch.zeros(16, 2, h, w), torch.zeros(18, h, w),
-                          torch.zeros(2, h, w), torch.ones(h, w, dtype=torch.bool), LIMBS, STRIDE, RADIUS)
+    people = decode(torch.zeros(16, h, w), torch.zeros(16, 2, h, w), torch.zeros(18, h, w),
+                    torch.zeros(2, h, w), torch.ones(h, w, dtype=torch.bool))
     assert people.poses.shape == (0, 16, 3) and people.scores.shape == (0,)
-    assert people.instance_map.shape == (h, w) and people.instance_map.max() == 0
+    assert people.instance_map.shape == SIZE and people.instance_map.max() == 0
 
 
 def test_unknown_association_is_a_clear_error():
     kp, inst = scene([(0, 0)])
     with pytest.raises(ValueError, match="unknown association"):
-        parse_people(*perfect_maps(kp, inst), LIMBS, STRIDE, RADIUS, association="hungarian")
+        decode(*perfect_maps(kp, inst), association="hungarian")
 
 
 def test_suppress_duplicates_matches_a_loop():

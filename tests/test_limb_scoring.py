@@ -6,6 +6,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from dspf_parser.ops.limb_scoring import score_limbs
+from dspf_parser.ops.targets import limb_targets
 
 
 def _bilinear_zero(img: torch.Tensor, x: float, y: float, stride: int) -> float:
@@ -130,3 +131,20 @@ def test_empty_cases():
     assert not pair_valid.any() and (scores == 0).all()
     with pytest.raises(ValueError):
         score_limbs(heat, torch.zeros(3, 2, 2), valid, [(0, 1)], 4)
+
+
+def test_template_score_is_one_on_its_own_target_and_prefers_the_true_pair():
+    """A shin drawn by ``limb_targets``: the pair that drew it scores 1 with the template score,
+    while a knee paired with a point inside the shin (a shorter chord through the bright
+    middle) beats the true pair under the plain mean but not under the template score."""
+    stride, sigma, size = 1, 3.0, (80, 40)
+    kp = torch.tensor([[[20.0, 10.0, 2.0], [20.0, 60.0, 2.0]]])
+    heat = limb_targets(kp, [(0, 1)], size, stride, sigma)
+    coords = torch.tensor([[[20.0, 10.0], [0.0, 0.0]], [[20.0, 60.0], [20.0, 48.0]]])
+    valid = torch.tensor([[True, False], [True, True]])
+    template, _ = score_limbs(heat, coords, valid, [(0, 1)], stride, template_sigma=sigma)
+    assert template[0, 0, 0].item() == pytest.approx(1.0, abs=0.02)
+    assert template[0, 0, 0] > template[0, 0, 1] + 0.05
+    mean, _ = score_limbs(heat, coords, valid, [(0, 1)], stride)
+    assert mean[0, 0, 1] > mean[0, 0, 0]
+    assert template[0, 1].abs().sum() == 0  # padded candidate

@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from dspf_parser.ops.matching import (
+    exact_matching,
     DifferentiableMatching,
     matching_loss,
     round_matching,
@@ -417,3 +418,38 @@ def test_module_wrapper() -> None:
     assert "num_iters=100" in repr(module)
     expected = solve_matching(scores, valid, num_iters=100, step=0.2, dykstra_iters=2)
     torch.testing.assert_close(module(scores, valid), expected, atol=0, rtol=0)
+
+
+def _brute_force_max_weight(w: np.ndarray) -> float:
+    """Best total weight of any matching (pairs of weight <= 0 never help), by enumeration."""
+    n, m = w.shape
+    best = 0.0
+    for k in range(min(n, m) + 1):
+        for rows in itertools.combinations(range(n), k):
+            for cols in itertools.permutations(range(m), k):
+                best = max(best, sum(max(w[r, c], 0.0) for r, c in zip(rows, cols)))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_matching_is_the_brute_force_optimum(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.rand(3, 4, 5, generator=g, dtype=torch.float64) - 0.2  # some non-positive
+    valid = torch.rand(3, 4, 5, generator=g) > 0.3
+    valid[2] = False  # a problem with nothing admissible
+    chosen = exact_matching(scores, valid)
+    assert chosen.dtype == torch.bool and chosen.shape == scores.shape
+    assert (chosen.sum(2) <= 1).all() and (chosen.sum(1) <= 1).all()
+    assert not (chosen & ~valid).any() and not (chosen & (scores <= 0)).any()
+    for b in range(3):
+        w = torch.where(valid[b], scores[b], torch.zeros(())).numpy()
+        assert float(scores[b][chosen[b]].sum()) == pytest.approx(_brute_force_max_weight(w))
+    assert not chosen[2].any()
+
+
+def test_exact_matching_equals_the_converged_relaxation() -> None:
+    """On problems with a unique optimum, the rounded PGD solution is the exact one."""
+    g = torch.Generator().manual_seed(1)
+    scores = torch.rand(8, 6, 6, generator=g, dtype=torch.float64)
+    relaxed = round_matching(solve_matching(scores, num_iters=2000), threshold=0.5)
+    assert torch.equal(exact_matching(scores), relaxed)

@@ -43,9 +43,46 @@ def test_matches_loop_reference_and_is_chunk_invariant():
     person_scores = torch.tensor([0.3, 0.9, 0.6], dtype=torch.float64)
     expected = _reference_assign(mask, dspf, poses, person_scores, stride)
     assert torch.equal(assign_pixels(mask, dspf, poses, person_scores, stride), expected)
-    chunked = assign_pixels(mask, dspf, poses, person_scores, stride, chunk_size=7)
-    assert torch.equal(chunked, expected)
+    for tile, budget in ((1, 1), (2, 7), (5, 100), (64, 1 << 20)):
+        chunked = assign_pixels(mask, dspf, poses, person_scores, stride, tile=tile, budget=budget)
+        assert torch.equal(chunked, expected), (tile, budget)
     assert (expected[~mask] == 0).all() and (expected[mask] > 0).all()
+
+
+def _dense_assign(mask, dspf, poses, person_scores, stride):
+    """The documented cost for every (pixel, person, joint) at once: no tiles, no pruning."""
+    h, w = mask.shape
+    ys, xs = torch.meshgrid(torch.arange(h) * stride + stride // 2, torch.arange(w) * stride + stride // 2,
+                            indexing="ij")
+    q = torch.stack([xs + dspf[0], ys + dspf[1]], -1).reshape(-1, 1, 1, 2)  # [N, 1, 1, 2]
+    dist = (q - poses[None, :, :, :2]).norm(dim=-1)  # [N, P, K]
+    scale = person_scales(poses)
+    cost = dist / (poses[None, :, :, 2] * person_scores[None, :, None] * scale[None, :, None])
+    usable = (poses[..., 2] > 0) & (person_scores > 0)[:, None]
+    cost = torch.where(usable[None], cost, torch.full_like(cost, math.inf)).amin(dim=2)  # [N, P]
+    best, arg = cost.min(dim=1)
+    out = torch.where(torch.isfinite(best), arg + 1, torch.zeros_like(arg)).view(h, w)
+    return torch.where(mask, out, torch.zeros_like(out))
+
+
+def test_tile_pruning_is_exact_in_a_crowd():
+    """60 people over a 96x128 grid: the tile bounds prune most people and change no pixel."""
+    g = torch.Generator().manual_seed(3)
+    h, w, stride, num_people, k = 96, 128, 4, 60, 16
+    centres = torch.rand(num_people, 1, 2, generator=g, dtype=torch.float64) * torch.tensor([512.0, 384.0])
+    poses = torch.cat([centres + torch.randn(num_people, k, 2, generator=g, dtype=torch.float64) * 20,
+                       torch.rand(num_people, k, 1, generator=g, dtype=torch.float64) * 0.9 + 0.1], dim=-1)
+    poses[..., 2][torch.rand(num_people, k, generator=g) < 0.2] = 0  # missing joints
+    poses[poses[..., 2] == 0] = 0
+    poses[7] = 0  # a person without joints
+    scores = torch.rand(num_people, generator=g, dtype=torch.float64) + 0.05
+    scores[11] = 0.0  # and one with score 0
+    mask = torch.rand(h, w, generator=g) > 0.2
+    dspf = torch.randn(2, h, w, generator=g, dtype=torch.float64) * 15
+    expected = _dense_assign(mask, dspf, poses, scores, stride)
+    got = assign_pixels(mask, dspf, poses, scores, stride, tile=8, budget=1 << 15)
+    assert torch.equal(got, expected)
+    assert not ((got == 8) | (got == 12)).any() and len(got.unique()) > 30
 
 
 def test_dspf_overrides_geometric_proximity():

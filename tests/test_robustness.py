@@ -19,7 +19,7 @@ import dspf_parser.ops.decoding as decoding
 from dspf_parser.data.build import SkippingMapDataset
 from dspf_parser.data.categories import MHP_V2_SCHEMA as S
 from dspf_parser.data.dataset_mapper import BadSampleError, DSPFDatasetMapper, MissingSampleFileError
-from dspf_parser.ops.decoding import parse_people
+from dspf_parser.ops.decoding import DecodingSettings, ParsingMaps, decode_maps
 from test_model import tiny_cfg
 
 FACE = S.part_classes.index("Face")
@@ -317,7 +317,8 @@ def test_hundreds_of_candidates_through_the_model_are_bounded():
     torch.manual_seed(0)
     cfg = tiny_cfg(**{"MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD": "0.0",
                       "MODEL.DSPF.INFERENCE.MAX_CANDIDATES": "200",
-                      "MODEL.DSPF.MATCHING.NUM_ITERS": "50"})
+                      "MODEL.DSPF.MATCHING.NUM_ITERS": "50",
+                      "MODEL.DSPF.INFERENCE.ASSOCIATION": "matching"})
     model = build_model(cfg).eval()
     shapes = []
     solve = model.matching_layer.forward
@@ -332,18 +333,25 @@ def test_hundreds_of_candidates_through_the_model_are_bounded():
     assert torch.isfinite(inst.pred_keypoints).all()
 
 
+def _decode(heat, offsets, limbs, dspf, person, stride=4, **settings):
+    """``decode_maps`` of stride-``stride`` maps whose part map is ``person``, output at the input size."""
+    maps = ParsingMaps(torch.stack([~person, person]).float(), dspf, heat, offsets, limbs, part_stride=stride)
+    size = (person.shape[0] * stride, person.shape[1] * stride)
+    return decode_maps(maps, size, size, DecodingSettings(S.limbs, stride, 6.0, **settings))
+
+
 def test_decoding_hundreds_of_candidates_keeps_problem_sizes_and_memory_bounded(monkeypatch):
     g = torch.Generator().manual_seed(0)
     h, w, n = 96, 96, 200
     maps = (torch.rand(K, h, w, generator=g), torch.randn(K, 2, h, w, generator=g) * 8,
             torch.rand(L, h, w, generator=g), torch.randn(2, h, w, generator=g) * 10,
             torch.ones(h, w, dtype=torch.bool))
-    solver_shapes, chunks = [], []
+    solver_shapes, budgets = [], []
     real_assign = decoding.assign_pixels
 
-    def assign(mask, dspf, poses, scores, stride, chunk_size=16384):
-        chunks.append((chunk_size, poses.shape[0] * poses.shape[1]))
-        return real_assign(mask, dspf, poses, scores, stride, chunk_size=chunk_size)
+    def assign(*args, **kwargs):
+        budgets.append(kwargs.get("budget"))
+        return real_assign(*args, **kwargs)
 
     monkeypatch.setattr(decoding, "assign_pixels", assign)
 
@@ -351,14 +359,13 @@ def test_decoding_hundreds_of_candidates_keeps_problem_sizes_and_memory_bounded(
         solver_shapes.append(tuple(scores.shape))
         return decoding.solve_matching(scores, valid, num_iters=20)
 
-    people = parse_people(*maps, S.limbs, 4, 6.0, keypoint_threshold=0.0, max_candidates=n,
-                          solver=solver, min_joints=1)
+    people = _decode(*maps, keypoint_threshold=0.0, max_candidates=n, association="matching", solver=solver,
+                     min_joints=1, dspf_candidates=False)
     assert solver_shapes == [(L, n, n)]  # random maps saturate the candidate limit exactly
-    (chunk, cost_width), = chunks
+    assert budgets == [None]  # the default, bounded cost budget
     assert 0 < len(people.scores) <= K * n // 2
-    assert cost_width == len(people.scores) * K
-    assert chunk * cost_width <= max(decoding.ASSIGN_BUDGET, cost_width)  # [chunk, P, K] stays bounded
-    assert people.instance_map.shape == (h, w) and int(people.instance_map.max()) <= len(people.scores)
+    assert people.instance_map.shape == (4 * h, 4 * w)
+    assert int(people.instance_map.max()) <= len(people.scores) and bool((people.instance_map > 0).all())
 
 
 def test_decoding_a_large_image():
@@ -370,9 +377,9 @@ def test_decoding_a_large_image():
     for person, (x0, y0) in enumerate(((40, 60), (300, 250))):
         for k in range(K):
             heat[k, y0 + 6 * k, x0 + 3 * k] = 1.0
-    people = parse_people(heat, offsets, limbs, torch.zeros(2, h, w), torch.zeros(h, w, dtype=torch.bool),
-                          S.limbs, 4, 6.0, keypoint_threshold=0.01, max_candidates=30, association="greedy_openpose")
-    assert people.instance_map.shape == (h, w) and int(people.instance_map.max()) == 0
+    people = _decode(heat, offsets, limbs, torch.zeros(2, h, w), torch.zeros(h, w, dtype=torch.bool),
+                     keypoint_threshold=0.01, max_candidates=30, association="greedy_openpose")
+    assert people.instance_map.shape == (2000, 2000) and int(people.instance_map.max()) == 0
     assert 1 <= len(people.scores) <= 4 and people.poses.shape[1:] == (K, 3)
 
 

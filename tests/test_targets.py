@@ -5,7 +5,8 @@ from typing import List, Tuple
 import pytest
 import torch
 
-from dspf_parser.ops.targets import dspf_targets, grid_coordinates, keypoint_targets, limb_targets
+from dspf_parser.ops.targets import (dspf_targets, grid_coordinates, keypoint_targets, limb_targets,
+                                     sample_grid_at_pixels)
 
 LIMBS: List[Tuple[int, int]] = [(0, 1), (1, 2), (2, 3), (0, 3), (1, 1)]
 
@@ -240,3 +241,25 @@ def test_limbs_stride_consistency(stride):
 def test_limbs_empty():
     assert limb_targets(torch.zeros(0, 4, 3), LIMBS, (8, 8), 4, 2.0).shape == (len(LIMBS), 2, 2)
     assert limb_targets(torch.zeros(2, 4, 3), [], (8, 8), 4, 2.0).shape == (0, 2, 2)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4, 8])
+def test_sample_grid_at_pixels_decodes_the_grid_convention(stride):
+    """An affine field encoded on the grid (cell value = its centre's coordinates, as the
+    targets place them) decodes to each output pixel's own input position, exactly."""
+    height, width = 37, 50
+    ys, xs = grid_coordinates(height, width, stride)
+    cells = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None])).double()  # [2, h, w]
+    same = sample_grid_at_pixels(cells, stride, (height, width))
+    inner = (slice(None), slice(stride // 2, (len(ys) - 1) * stride + stride // 2 + 1),
+             slice(stride // 2, (len(xs) - 1) * stride + stride // 2 + 1))
+    py, px = torch.meshgrid(torch.arange(height).double(), torch.arange(width).double(), indexing="ij")
+    torch.testing.assert_close(same[inner], torch.stack([px, py])[inner])
+    # A half-size output image: pixel x' sits at input x = 2 x' + 0.5.
+    half = sample_grid_at_pixels(cells, stride, (height, width), (18, 25))
+    hy, hx = torch.meshgrid(torch.arange(18).double(), torch.arange(25).double(), indexing="ij")
+    expect = torch.stack([(hx + 0.5) * width / 25 - 0.5, (hy + 0.5) * height / 18 - 0.5])
+    lo, hi = stride // 2, torch.tensor([xs[-1], ys[-1]]).double()
+    ok = (expect[0] >= lo) & (expect[0] <= hi[0]) & (expect[1] >= lo) & (expect[1] <= hi[1])
+    torch.testing.assert_close(half[:, ok], expect[:, ok])
+    assert sample_grid_at_pixels(torch.zeros(0, 3, 4), 4, (12, 16)).shape == (0, 12, 16)

@@ -24,8 +24,8 @@ What is measured
     ``model.backbone`` and the three heads on a synthetic image holding the requested number of
     people (the network cost does not depend on the content);
   - the decoding stages ``keypoint_detection``, ``limb_scoring``, ``matching``, ``grouping``,
-    ``pixel_assignment`` (``ParsedPeople.stage_seconds`` of ``model.decode``), and
-    ``total_decoding`` (the whole ``model.decode`` call, map slicing/sigmoid included);
+    ``pixel_assignment`` (``ParsedPeople.stage_seconds`` of ``decode_maps``), and
+    ``total_decoding`` (``maps_of_batch`` + ``decode_maps``, map slicing/sigmoid included);
   - ``total``: ``backbone_and_heads + total_decoding`` of the same run.
 
   The decoding does NOT run on the network's outputs (random weights unless
@@ -69,6 +69,8 @@ from dspf_parser import add_dspf_config  # noqa: E402
 from dspf_parser.data.categories import get_schema  # noqa: E402
 from dspf_parser.data.synthetic import SyntheticSample, render_people, sample_person_params  # noqa: E402
 from dspf_parser.modeling.pose_head import PoseMaps  # noqa: E402
+from dspf_parser.modeling.meta_arch import maps_of_batch  # noqa: E402
+from dspf_parser.ops.decoding import decode_maps  # noqa: E402
 from dspf_parser.ops.targets import dspf_targets, grid_coordinates, keypoint_targets, limb_targets  # noqa: E402
 
 DECODING_STAGES = ("keypoint_detection", "limb_scoring", "matching", "grouping", "pixel_assignment")
@@ -253,13 +255,15 @@ def time_network(model: nn.Module, image: torch.Tensor, timer: Callable[[], floa
         return timer() - start
 
 
-def time_decoding(model: nn.Module, maps, grid_size: Tuple[int, int],
+def time_decoding(model: nn.Module, maps, input_size: Tuple[int, int],
                   timer: Callable[[], float]) -> Tuple[Dict[str, float], int]:
-    """Seconds of each decoding stage and of the whole ``model.decode``; people decoded."""
+    """Seconds of each decoding stage and of the whole decoding (the model's own
+    ``maps_of_batch`` + ``decode_maps`` seam, output at the input size); people decoded."""
     part_logits, field, pose = maps
     with torch.no_grad():
         start = timer()
-        people = model.decode(part_logits, field, pose, 0, grid_size, timer=timer)
+        parsing = maps_of_batch(part_logits, field, pose, [input_size], model.output_stride)[0]
+        people = decode_maps(parsing, input_size, input_size, model.decoding, timer=timer)
         total = timer() - start
     seconds = {stage: people.stage_seconds[stage] for stage in DECODING_STAGES}
     seconds["total_decoding"] = total
@@ -277,13 +281,12 @@ def benchmark_run(model: nn.Module, cfg, device: torch.device, num_people: int,
     image = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1))).to(device)
     part_logits, field, pose = perfect_maps(sample, model, cfg)
     maps = (part_logits.to(device), field.to(device), pose_maps_to(pose, device))
-    grid_size = tuple(part_logits.shape[-2:])
     timer = make_timer(device)
     runs: Dict[str, List[float]] = {stage: [] for stage in STAGES}
     decoded = 0
     for run in range(warmup + repeats):
         network = time_network(model, image, timer)
-        seconds, decoded = time_decoding(model, maps, grid_size, timer)
+        seconds, decoded = time_decoding(model, maps, tuple(input_size), timer)
         if run >= warmup:
             seconds.update(backbone_and_heads=network, total=network + seconds["total_decoding"])
             for stage in STAGES:
@@ -364,7 +367,7 @@ def main(argv=None) -> List[Dict[str, object]]:
         "config_name": os.path.splitext(os.path.basename(args.config_file))[0],
         "opts": list(args.opts),
         "input_size": list(input_size),
-        "association": model.association,
+        "association": model.decoding.association,
         "threads": torch.get_num_threads(),
         "repeats": args.repeats,
         "warmup": args.warmup,

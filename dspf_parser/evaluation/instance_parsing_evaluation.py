@@ -36,7 +36,10 @@ class InstanceParsingEvaluator(DatasetEvaluator):
     is processed (:func:`summarize_persons`, :func:`summarize_regions`), so no map is kept.
     """
 
-    def __init__(self, dataset_name: str, distributed: bool = True):
+    def __init__(self, dataset_name: str, distributed: bool = True, max_dets: int = 100):
+        """``max_dets``: detections per image kept by the keypoint OKS mAP (COCO's default of 20
+        would cap recall: MHPv2 images hold up to ~58 people)."""
+        self._max_dets = max_dets
         meta = MetadataCatalog.get(dataset_name)
         self._schema = get_schema(meta.schema)
         self._distributed = distributed
@@ -81,7 +84,7 @@ class InstanceParsingEvaluator(DatasetEvaluator):
         aps, _ = person_level_from_summaries(parsing, PART_IOU_THRESHOLDS)
         _, pcp_50 = person_level_from_summaries(parsing, (0.5,))
         region = ap_region_from_summaries(regions, self._schema.num_parts)
-        pose = oks_map(poses, self._schema.oks_sigmas)
+        pose = oks_map(poses, self._schema.oks_sigmas, max_dets=self._max_dets)
         res = {
             "AP_p_50": 100.0 * float(aps[PART_IOU_THRESHOLDS.index(0.5)]),
             "AP_p_vol": 100.0 * float(np.mean(aps)),

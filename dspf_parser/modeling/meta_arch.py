@@ -11,7 +11,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..data.categories import get_schema
-from ..ops.decoding import ASSOCIATIONS, ParsedPeople, parse_people
+from ..ops.decoding import ASSOCIATIONS, DecodingSettings, ParsedPeople, ParsingMaps, decode_maps, dense_outputs
 from ..ops.matching import matching_loss
 from ..ops.matching_targets import ground_truth_limb_problems
 from .field_head import build_field_head
@@ -20,7 +20,7 @@ from .matching_layer import build_matching_layer
 from .part_head import build_part_head
 from .pose_head import PoseMaps, build_pose_head
 
-__all__ = ["DSPFParser", "pad_to"]
+__all__ = ["DSPFParser", "decoding_settings_from_cfg", "maps_of_batch", "pad_to", "people_to_instances"]
 
 # Task losses produced by the heads, in the order of the uncertainty log-variances.
 TASK_LOSSES = (
@@ -75,9 +75,12 @@ class DSPFParser(nn.Module):
         ignore_value: int = 255,
         matching_loss_weight: Optional[float] = None,
         keypoint_threshold: float = 0.3,
-        max_candidates: int = 30,
-        association: str = "matching",
+        max_candidates: int = 100,
+        association: str = "exact",
         min_joints: int = 3,
+        duplicate_radius: float = 6.0,
+        dspf_candidates: bool = True,
+        limb_template_sigma: Optional[float] = None,
         instances_on: bool = True,
     ):
         """
@@ -85,8 +88,9 @@ class DSPFParser(nn.Module):
             matching_loss_weight: weight of the matching loss; ``None`` = training stage one
                 (no matching loss).
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
-            keypoint_threshold, max_candidates, association, min_joints, instances_on: the
-                ``MODEL.DSPF.INFERENCE`` decoding settings.
+            keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
+                dspf_candidates, limb_template_sigma, instances_on: the ``MODEL.DSPF.INFERENCE`` decoding settings
+                (:class:`DecodingSettings`).
         """
         super().__init__()
         if association not in ASSOCIATIONS:
@@ -101,15 +105,19 @@ class DSPFParser(nn.Module):
         self.limbs = [tuple(l) for l in limbs]
         self.keypoint_radius = keypoint_radius
         self.matching_loss_weight = matching_loss_weight
-        self.keypoint_threshold = keypoint_threshold
-        self.max_candidates = max_candidates
-        self.association = association
-        self.min_joints = min_joints
         self.instances_on = instances_on
         strides = {part_head.output_stride, field_head.output_stride, pose_head.output_stride}
         if len(strides) != 1:
             raise ValueError(f"the heads must share one output stride, got {sorted(strides)}")
         self.output_stride = strides.pop()
+        #: The decoding settings of :func:`decode_maps` (``MODEL.DSPF.INFERENCE``).
+        self.decoding = DecodingSettings(
+            limbs=self.limbs, stride=self.output_stride, keypoint_radius=keypoint_radius,
+            keypoint_threshold=keypoint_threshold, max_candidates=max_candidates,
+            association=association, solver=matching_layer, min_joints=min_joints,
+            duplicate_radius=duplicate_radius, dspf_candidates=dspf_candidates,
+            limb_template_sigma=limb_template_sigma,
+        )
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -137,10 +145,7 @@ class DSPFParser(nn.Module):
             "keypoint_radius": dspf.POSE_HEAD.KEYPOINT_RADIUS,
             "ignore_value": dspf.PART_HEAD.IGNORE_VALUE,
             "matching_loss_weight": dspf.MATCHING.LOSS_WEIGHT if dspf.MATCHING.LOSS_ON else None,
-            "keypoint_threshold": inference.KEYPOINT_THRESHOLD,
-            "max_candidates": inference.MAX_CANDIDATES,
-            "association": inference.ASSOCIATION,
-            "min_joints": inference.MIN_JOINTS,
+            **inference_kwargs(cfg),
             "instances_on": inference.INSTANCES_ON,
         }
 
@@ -169,7 +174,8 @@ class DSPFParser(nn.Module):
         pose_maps = self.pose_head(features)
         if self.training:
             return self.losses(batched_inputs, images, part_logits, field, pose_maps)
-        return self.postprocess(batched_inputs, images, part_logits, field, pose_maps)
+        maps = maps_of_batch(part_logits, field, pose_maps, images.image_sizes, self.output_stride)
+        return self.maps_to_results(maps, images.image_sizes, batched_inputs)
 
     def _targets(self, batched_inputs: List[Dict], key: str, size, value: float) -> torch.Tensor:
         return pad_to([x[key].to(self.device) for x in batched_inputs], size, value)
@@ -200,73 +206,111 @@ class DSPFParser(nn.Module):
         )
         return matching_loss(self.matching_layer(scores, valid), target, valid)
 
-    def decode(self, part_logits: torch.Tensor, field: torch.Tensor, pose_maps: PoseMaps, index: int,
-               grid_size: Tuple[int, int], timer=None) -> ParsedPeople:
-        """Parse the people of image ``index`` of a batch from its maps (cropped to ``grid_size``)."""
-        gh, gw = grid_size
-        crop = (slice(None), slice(0, gh), slice(0, gw))
-        return parse_people(
-            pose_maps.heatmap_logits[index][crop].sigmoid(),
-            pose_maps.offsets[index][(slice(None),) + crop],
-            pose_maps.limb_logits[index][crop].sigmoid(),
-            field[index][crop],
-            part_logits[index][crop].argmax(0) > 0,
-            self.limbs,
-            self.output_stride,
-            self.keypoint_radius,
-            keypoint_threshold=self.keypoint_threshold,
-            max_candidates=self.max_candidates,
-            association=self.association,
-            solver=self.matching_layer,
-            min_joints=self.min_joints,
-            timer=timer,
-        )
+    def predict_maps(self, batched_inputs: List[Dict]) -> Tuple[List[ParsingMaps], List[Tuple[int, int]]]:
+        """The network's maps of every image (cropped to its grid) and the input image sizes."""
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensor)
+        part_logits = self.part_head(features)
+        field = self.field_head(features)
+        pose = self.pose_head(features)
+        return maps_of_batch(part_logits, field, pose, images.image_sizes, self.output_stride), images.image_sizes
 
-    def postprocess(self, batched_inputs, images: ImageList, part_logits, field, pose_maps: PoseMaps) -> List[Dict]:
-        stride = self.output_stride
+    def maps_to_results(self, maps: Sequence[ParsingMaps], input_sizes: Sequence[Tuple[int, int]],
+                        batched_inputs: List[Dict]) -> List[Dict]:
+        """Per image: ``sem_seg``, ``dspf`` and ``instances`` at the requested output size
+        (``height``/``width`` of the input dict, else the input size), via :func:`decode_maps`."""
         results = []
-        for i, (x, (h, w)) in enumerate(zip(batched_inputs, images.image_sizes)):
-            out_h, out_w = x.get("height", h), x.get("width", w)
-            gh, gw = -(-h // stride), -(-w // stride)
-            logits = part_logits[i : i + 1, :, :gh, :gw]
-            probs = F.interpolate(logits, size=(out_h, out_w), mode="bilinear", align_corners=False).softmax(1)
-            f = F.interpolate(field[i : i + 1, :, :gh, :gw], size=(out_h, out_w), mode="bilinear", align_corners=False)
-            f = f * torch.tensor([out_w / w, out_h / h], device=f.device).view(1, 2, 1, 1)
-            result = {"sem_seg": probs[0], "dspf": f[0]}
+        for m, (h, w), x in zip(maps, input_sizes, batched_inputs):
+            out_size = (x.get("height", h), x.get("width", w))
             if self.instances_on:
-                people = self.decode(part_logits, field, pose_maps, i, (gh, gw))
-                result["instances"] = people_to_instances(people, probs[0].argmax(0), (h, w), stride)
-            results.append(result)
+                people = decode_maps(m, (h, w), out_size, self.decoding)
+                results.append({"sem_seg": people.part_probs, "dspf": people.dspf,
+                                "instances": people_to_instances(people)})
+            else:
+                probs, dspf = dense_outputs(m, self.output_stride, (h, w), out_size)
+                results.append({"sem_seg": probs, "dspf": dspf})
         return results
 
 
-def people_to_instances(
-    people: ParsedPeople, part_map: torch.Tensor, input_size: Tuple[int, int], stride: int
-) -> Instances:
-    """Detectron2 ``Instances`` of the parsed people at the size of ``part_map`` ``[H', W']``.
+def inference_kwargs(cfg) -> Dict:
+    """The ``MODEL.DSPF.INFERENCE`` keys as :class:`DecodingSettings` field values."""
+    inference = cfg.MODEL.DSPF.INFERENCE
+    if inference.LIMB_SCORE not in ("template", "mean"):
+        raise ValueError(f"MODEL.DSPF.INFERENCE.LIMB_SCORE must be 'template' or 'mean', got {inference.LIMB_SCORE!r}")
+    return {
+        "keypoint_threshold": inference.KEYPOINT_THRESHOLD,
+        "max_candidates": inference.MAX_CANDIDATES,
+        "association": inference.ASSOCIATION,
+        "min_joints": inference.MIN_JOINTS,
+        "duplicate_radius": inference.DUPLICATE_RADIUS,
+        "dspf_candidates": inference.DSPF_CANDIDATES,
+        "limb_template_sigma": (cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA if inference.LIMB_SCORE == "template"
+                                else None),
+    }
 
-    ``people`` is in the network's input frame of size ``input_size`` (its instance map on the
-    stride-``stride`` grid); joints are rescaled in pixel-index coordinates and the instance map
-    is upsampled by nearest neighbour, then restricted to ``part_map > 0``.
+
+def decoding_settings_from_cfg(cfg, **overrides) -> DecodingSettings:
+    """The :class:`DecodingSettings` a ``DSPFParser`` built from ``cfg`` decodes with (its own
+    eval-mode matching layer as the solver), with ``overrides`` of any field; for tools that
+    decode maps without the network (the oracle evaluation, benchmarks)."""
+    kwargs = {**inference_kwargs(cfg), **overrides}
+    kwargs.setdefault("solver", build_matching_layer(cfg).eval())
+    return DecodingSettings(
+        limbs=get_schema(cfg.MODEL.DSPF.SCHEMA).limbs, stride=cfg.MODEL.DSPF.COMMON_STRIDE,
+        keypoint_radius=cfg.MODEL.DSPF.POSE_HEAD.KEYPOINT_RADIUS, **kwargs,
+    )
+
+
+def maps_of_batch(part_logits: torch.Tensor, field: torch.Tensor, pose: PoseMaps,
+                  image_sizes: Sequence[Tuple[int, int]], stride: int) -> List[ParsingMaps]:
+    """The :class:`ParsingMaps` of every image of a batch of head outputs ``[N, ..., h, w]``,
+    as probabilities, cropped to each image's grid ``ceil(H_i / s) x ceil(W_i / s)``."""
+    maps = []
+    for i, (h, w) in enumerate(image_sizes):
+        gh, gw = -(-h // stride), -(-w // stride)
+        maps.append(ParsingMaps(
+            part_probs=part_logits[i, :, :gh, :gw].softmax(0),
+            dspf=field[i, :, :gh, :gw],
+            heatmaps=pose.heatmap_logits[i, :, :gh, :gw].sigmoid(),
+            offsets=pose.offsets[i, :, :, :gh, :gw],
+            limb_heatmaps=pose.limb_logits[i, :, :gh, :gw].sigmoid(),
+            part_stride=stride,
+        ))
+    return maps
+
+
+def people_to_instances(people: ParsedPeople) -> Instances:
+    """Detectron2 ``Instances`` of parsed people, at the size of their instance map ``[H', W']``.
+
+    Fields: ``pred_keypoints`` ``[P, K, 3]``, ``scores``, ``pred_classes`` (0), ``pred_masks``
+    ``[P, H', W']`` bool (the person's pixels of the instance map), ``pred_parts`` ``[P, H', W']``
+    uint8 (the argmax part ids on the person's pixels, 0 elsewhere) and ``pred_boxes`` (the
+    tight box of the mask, or of the joints for a person without pixels).
     """
-    (h, w), (out_h, out_w) = input_size, part_map.shape
-    grid = people.instance_map.repeat_interleave(stride, 0).repeat_interleave(stride, 1)[:h, :w]
-    grid = F.interpolate(grid[None, None].float(), size=(out_h, out_w), mode="nearest")[0, 0].long()
-    grid = torch.where(part_map > 0, grid, torch.zeros_like(grid))
+    out_h, out_w = people.instance_map.shape
     num = len(people.scores)
-    masks = grid[None] == torch.arange(1, num + 1, device=grid.device).view(-1, 1, 1)
-    keypoints = people.poses.clone()
-    scale = torch.tensor([out_w / w, out_h / h], device=keypoints.device)
-    present = keypoints[..., 2:] > 0
-    keypoints[..., :2] = torch.where(present, (keypoints[..., :2] + 0.5) * scale - 0.5, keypoints[..., :2])
+    masks = people.instance_map[None] == torch.arange(1, num + 1, device=people.instance_map.device).view(-1, 1, 1)
+    keypoints = people.poses
     boxes = torch.zeros((num, 4), device=keypoints.device)
-    for p in range(num):
-        ys, xs = torch.nonzero(masks[p], as_tuple=True)
-        if len(xs) == 0:
-            joints = keypoints[p][keypoints[p, :, 2] > 0]
-            xs, ys = joints[:, 0], joints[:, 1]
-        if len(xs):
-            boxes[p] = torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).float()
+    if num:
+        inf = torch.tensor(float("inf"), device=keypoints.device)
+        cols = torch.arange(out_w, device=keypoints.device, dtype=torch.float32)
+        rows = torch.arange(out_h, device=keypoints.device, dtype=torch.float32)
+        has_col, has_row = masks.any(dim=1), masks.any(dim=2)  # [P, W'], [P, H']
+        x0 = torch.where(has_col, cols, inf).amin(1)
+        x1 = torch.where(has_col, cols, -inf).amax(1) + 1
+        y0 = torch.where(has_row, rows, inf).amin(1)
+        y1 = torch.where(has_row, rows, -inf).amax(1) + 1
+        present = keypoints[..., 2] > 0
+        jx0 = torch.where(present, keypoints[..., 0], inf).amin(1)
+        jy0 = torch.where(present, keypoints[..., 1], inf).amin(1)
+        jx1 = torch.where(present, keypoints[..., 0], -inf).amax(1) + 1
+        jy1 = torch.where(present, keypoints[..., 1], -inf).amax(1) + 1
+        empty = ~has_col.any(1)
+        boxes = torch.stack([torch.where(empty, jx0, x0), torch.where(empty, jy0, y0),
+                             torch.where(empty, jx1, x1), torch.where(empty, jy1, y1)], dim=1)
+        boxes = torch.where(torch.isfinite(boxes), boxes, torch.zeros_like(boxes))
+    part_map = people.part_probs.argmax(0)
     instances = Instances((out_h, out_w))
     instances.pred_keypoints = keypoints
     instances.scores = people.scores

@@ -1,11 +1,16 @@
 """From network maps to parsed people: the bottom-up inference of the paper (Sec. 3.3, Eq. 17).
 
-Pure torch (no detectron2). :func:`parse_people` chains, for one image,
-Hough voting -> keypoint candidates -> limb scoring -> association (differentiable matching,
-rounded, or one of the greedy baselines) -> head-to-foot grouping -> pixel assignment.
-Every stage is batched over joint types, limbs and pixels, so the cost hardly depends on the
-number of people.
+Pure torch (no detectron2). :func:`decode_maps` is the one inference seam: the model, the oracle
+evaluation (``tools/oracle_eval.py``), ``tools/benchmark.py`` and test-time augmentation all give
+it the maps of one image (:class:`ParsingMaps`) and get the people back. It chains
+
+Hough voting -> keypoint candidates (Hough peaks + DSPF-projected points) -> limb scoring ->
+association (exact or differentiable matching, or a greedy baseline) -> head-to-foot grouping ->
+pixel assignment (Eq. 17) on every pixel of the output image.
+
+Every stage is batched over joint types, limbs and pixels.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -15,32 +20,99 @@ from torch import Tensor
 from .grouping import greedy_matching, group_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
-from .matching import round_matching, solve_matching
+from .matching import exact_matching, round_matching, solve_matching
 from .pixel_assignment import assign_pixels
+from .targets import sample_grid_at_pixels
 
-__all__ = ["ASSOCIATIONS", "ParsedPeople", "associate_joints", "parse_people", "suppress_duplicates"]
+__all__ = [
+    "ASSOCIATIONS", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
+    "decode_maps", "dense_outputs", "dspf_candidates", "suppress_duplicates",
+]
 
-ASSOCIATIONS = ("matching", "greedy_openpose", "greedy_personlab")
-#: Person pixels per chunk of the pixel assignment, and the most cost entries (pixels x people x
-#: joint types) one chunk may hold: bounds its memory whatever the number of people.
-ASSIGN_CHUNK_SIZE = 16384
-ASSIGN_BUDGET = 1 << 22
+ASSOCIATIONS = ("exact", "matching", "greedy_openpose", "greedy_personlab")
+
+
+@dataclass
+class ParsingMaps:
+    """What the network says about one image, on the stride-``s`` grid of its input.
+
+    Probabilities (not logits), so that test-time augmentation can average maps.
+
+    Attributes:
+        part_probs: ``[C, hp, wp]`` part probabilities on the grid of stride ``part_stride``.
+        dspf: ``[2, h, w]`` DSPF ``(dx, dy)`` in input pixels.
+        heatmaps: ``[K, h, w]`` keypoint disk probabilities.
+        offsets: ``[K, 2, h, w]`` keypoint offsets in input pixels.
+        limb_heatmaps: ``[L, h, w]`` limb probabilities.
+        part_stride: stride of ``part_probs`` (the heads' stride, or 1 for input-resolution
+            part maps as the oracle gives them).
+    """
+
+    part_probs: Tensor
+    dspf: Tensor
+    heatmaps: Tensor
+    offsets: Tensor
+    limb_heatmaps: Tensor
+    part_stride: int
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "ParsingMaps":
+        """The maps with ``fn`` applied to every tensor (e.g. ``lambda t: t.to(device)``)."""
+        return dataclasses.replace(self, **{f.name: fn(getattr(self, f.name))
+                                             for f in dataclasses.fields(self) if f.name != "part_stride"})
+
+
+@dataclass
+class DecodingSettings:
+    """Everything :func:`decode_maps` needs besides the maps (``MODEL.DSPF.INFERENCE``).
+
+    Attributes:
+        limbs: the ``L`` joint-type pairs, head to foot.
+        stride: stride ``s`` of the maps' grid.
+        keypoint_radius: disk radius of the keypoint targets (input px): normalises the votes.
+        keypoint_threshold: minimal candidate score (about 1 for a perfect prediction).
+        max_candidates: most candidates per joint type.
+        association: one of :data:`ASSOCIATIONS` (default ``"exact"``).
+        solver: relaxed matching solver ``(scores [B,N,M], valid) -> X`` for ``"matching"``.
+        min_joints: people with fewer joints are dropped.
+        duplicate_radius: a candidate closer than this (input px) to a better one of its type
+            is dropped.
+        dspf_candidates: also take the DSPF-projected points as candidates.
+        limb_template_sigma: score limbs against the limb target of each pair (the targets'
+            limb sigma, input px), or by the plain mean of the heatmap if ``None``
+            (:func:`score_limbs`).
+    """
+
+    limbs: Sequence[Tuple[int, int]]
+    stride: int
+    keypoint_radius: float
+    keypoint_threshold: float = 0.3
+    max_candidates: int = 100
+    association: str = "exact"
+    solver: Optional[Callable[[Tensor, Tensor], Tensor]] = None
+    min_joints: int = 3
+    duplicate_radius: float = 6.0
+    dspf_candidates: bool = True
+    limb_template_sigma: Optional[float] = None
 
 
 @dataclass
 class ParsedPeople:
-    """People found in one image.
+    """People found in one image, in the frame of the output image (``H' x W'``).
 
     Attributes:
-        poses: ``[P, K, 3]`` ``(x, y, score)`` in input pixels, all 0 for a missing joint.
+        poses: ``[P, K, 3]`` ``(x, y, score)`` in output pixels, all 0 for a missing joint.
         scores: ``[P]`` person scores (mean joint score), decreasing.
-        instance_map: ``[h, w]`` long on the output grid, 0 background, ``p + 1`` for person ``p``.
+        instance_map: ``[H', W']`` long, 0 background, ``p + 1`` for person ``p``.
+        part_probs: ``[C, H', W']`` part probabilities.
+        dspf: ``[2, H', W']`` DSPF in output pixels.
         stage_seconds: wall time of each stage (filled only when ``timer`` is given).
     """
 
     poses: Tensor
     scores: Tensor
     instance_map: Tensor
+    part_probs: Tensor
+    dspf: Tensor
     stage_seconds: Dict[str, float]
 
 
@@ -65,6 +137,74 @@ def suppress_duplicates(coords: Tensor, scores: Tensor, valid: Tensor, radius: f
     return valid & ~beaten
 
 
+def dspf_candidates(
+    hough: Tensor, dspf: Tensor, person: Tensor, stride: int, threshold: float, radius: float
+) -> Tuple[Tensor, Tensor]:
+    """Keypoint candidates from the DSPF (paper Sec. 3.3): where person pixels project to.
+
+    Every person cell ``q`` of the grid (``person``) projects to ``q + dspf(q)``; the projections
+    are splatted into a density map (:func:`hough_voting` with weight 1), whose local maxima
+    (3x3) receiving at least ``pi * (radius / (2 s))^2`` cells' worth of projections (a quarter
+    of a keypoint disk) are the projected points. Each is refined to its 3x3 centroid and scored
+    for every joint type by the Hough votes of that type on the 2x2 cells around it (where a
+    vote cast exactly at the point lands; the 3x3 window of the Hough peaks' scores would also
+    count a neighbouring joint's votes); a (point, type) pair with ``score > threshold`` is a
+    candidate.
+
+    Args:
+        hough: ``[K, h, w]`` Hough maps (normalised by the disk radius).
+        dspf: ``[2, h, w]`` DSPF in input pixels.
+        person: ``[h, w]`` bool person cells.
+        stride, threshold, radius: grid stride, minimal score, keypoint disk radius (input px).
+
+    Returns:
+        ``coords`` ``[K, M, 2]`` (input pixels) and ``scores`` ``[K, M]`` (0 where a point is not
+        a candidate of that type), ``M`` projected points.
+    """
+    num_types = hough.shape[0]
+    density = hough_voting(person[None, None].to(hough.dtype), dspf[None, None], stride)[0]
+    min_mass = torch.pi * (radius / (2 * stride)) ** 2
+    points, _, found = detect_keypoints(density, stride, min_mass, max_per_type=density[0].numel())
+    points = points[0][found[0]]  # [M, 2]
+    if points.shape[0] == 0:
+        return hough.new_zeros(num_types, 0, 2), hough.new_zeros(num_types, 0)
+    # Vote mass of each type on the 2x2 cells around the point: where a vote cast exactly at the
+    # point is splatted (a wider window would also count a neighbouring joint's votes).
+    h, w = hough.shape[-2:]
+    grid = (points - stride // 2) / stride
+    x0, y0 = grid[:, 0].floor().long(), grid[:, 1].floor().long()
+    scores = hough.new_zeros(num_types, points.shape[0])
+    for dy in (0, 1):
+        for dx in (0, 1):
+            x, y = x0 + dx, y0 + dy
+            inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+            scores += hough[:, y.clamp(0, h - 1), x.clamp(0, w - 1)] * inside
+    scores = torch.where(scores > threshold, scores, torch.zeros_like(scores))
+    return points[None].expand(num_types, -1, -1), scores
+
+
+def _merge_candidates(
+    coords: Tensor, scores: Tensor, valid: Tensor, extra_coords: Tensor, extra_scores: Tensor,
+    radius: float, max_candidates: int,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Add the extra candidates ``[K, M]`` (score 0 = none) that lie farther than ``radius`` from
+    every candidate of their type; per type the ``max_candidates`` best are kept, sorted by
+    decreasing score, padded to the longest row."""
+    if extra_coords.shape[1] == 0:
+        return coords, scores, valid
+    near = torch.cdist(extra_coords, coords) < radius  # [K, M, N]
+    new = (extra_scores > 0) & ~(near & valid[:, None, :]).any(dim=2)
+    all_coords = torch.cat([coords, extra_coords], dim=1)
+    all_valid = torch.cat([valid, new], dim=1)
+    all_scores = torch.where(all_valid, torch.cat([scores, extra_scores], dim=1), torch.zeros(()))
+    key = torch.where(all_valid, all_scores, torch.full_like(all_scores, -1.0))
+    num = min(max_candidates, int(all_valid.sum(dim=1).max()))
+    top, order = key.topk(num, dim=1)
+    keep = top >= 0
+    coords = all_coords.gather(1, order[..., None].expand(-1, -1, 2)) * keep[..., None]
+    return coords, torch.where(keep, top, torch.zeros_like(top)), keep
+
+
 def associate_joints(
     limb_scores: Tensor,
     pair_valid: Tensor,
@@ -75,10 +215,14 @@ def associate_joints(
 ) -> Tensor:
     """Integral matchings ``[L, N, N]`` of the candidates of every limb, all limbs at once.
 
-    ``method``: ``"matching"`` rounds the relaxed LP solution of ``solver`` (default
-    :func:`solve_matching`); ``"greedy_openpose"`` / ``"greedy_personlab"`` are the greedy
+    ``method``: ``"exact"`` solves each limb's maximum-weight matching exactly
+    (:func:`exact_matching`, the integral optimum the LP relaxation converges to);
+    ``"matching"`` rounds the relaxed LP solution of ``solver`` (default
+    :func:`solve_matching`, the paper's differentiable layer); ``"greedy_openpose"`` / ``"greedy_personlab"`` are the greedy
     baselines of the paper's Table 5 (:func:`greedy_matching`).
     """
+    if method == "exact":
+        return exact_matching(limb_scores, pair_valid)
     if method == "matching":
         solve = solver if solver is not None else solve_matching
         return round_matching(solve(limb_scores, pair_valid), pair_valid)
@@ -90,36 +234,50 @@ def associate_joints(
     raise ValueError(f"unknown association {method!r}; expected one of {ASSOCIATIONS}")
 
 
-def parse_people(
-    heatmaps: Tensor,
-    offsets: Tensor,
-    limb_heatmaps: Tensor,
-    dspf: Tensor,
-    person_mask: Tensor,
-    limbs: Sequence[Tuple[int, int]],
-    stride: int,
-    keypoint_radius: float,
-    keypoint_threshold: float = 0.3,
-    max_candidates: int = 30,
-    association: str = "matching",
-    solver: Optional[Callable[[Tensor, Tensor], Tensor]] = None,
-    min_joints: int = 3,
+def dense_outputs(
+    maps: ParsingMaps, stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int]
+) -> Tuple[Tensor, Tensor]:
+    """Part probabilities ``[C, H', W']`` and DSPF ``[2, H', W']`` (output pixels) at every pixel
+    of the output image, by :func:`sample_grid_at_pixels` (the grid convention of the targets).
+    """
+    part_probs = sample_grid_at_pixels(maps.part_probs, maps.part_stride, input_size, output_size)
+    dspf = sample_grid_at_pixels(maps.dspf, stride, input_size, output_size)
+    scale = dspf.new_tensor([output_size[1] / input_size[1], output_size[0] / input_size[0]])
+    return part_probs, dspf * scale.view(2, 1, 1)
+
+
+def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
+    """Joints ``[P, K, 3]`` from input to output pixel-index coordinates (missing joints stay 0)."""
+    scale = poses.new_tensor([output_size[1] / input_size[1], output_size[0] / input_size[0]])
+    present = poses[..., 2:] > 0
+    out = poses.clone()
+    out[..., :2] = torch.where(present, (poses[..., :2] + 0.5) * scale - 0.5, poses[..., :2])
+    return out
+
+
+def decode_maps(
+    maps: ParsingMaps,
+    input_size: Tuple[int, int],
+    output_size: Tuple[int, int],
+    settings: DecodingSettings,
     timer: Optional[Callable[[], float]] = None,
 ) -> ParsedPeople:
-    """Parse the people of one image from its network maps (all on the stride-``s`` grid).
+    """Parse the people of one image from its maps: the inference seam.
 
     Args:
-        heatmaps: ``[K, h, w]`` keypoint probabilities. offsets: ``[K, 2, h, w]`` input px.
-        limb_heatmaps: ``[L, h, w]`` limb probabilities. dspf: ``[2, h, w]`` input px.
-        person_mask: ``[h, w]`` bool, the person pixels of the part segmentation.
-        limbs: the ``L`` joint-type pairs, head to foot.
-        keypoint_radius: disk radius of the keypoint targets (input px): normalises the votes
-            and is the radius within which weaker candidates of a type are suppressed.
-        keypoint_threshold: minimal candidate score (about 1 for a perfect prediction).
-        association: one of :data:`ASSOCIATIONS`.
-        solver: relaxed matching solver ``(scores [B,N,M], valid) -> X`` for ``"matching"``.
-        timer: e.g. a synchronising ``time.perf_counter``; if given, stage times are recorded.
+        maps: the image's maps, cropped to its grid ``ceil(H / s) x ceil(W / s)``.
+        input_size: ``(H, W)`` of the network input.
+        output_size: ``(H', W')`` of the output image (same field of view).
+        settings: decoding settings.
+        timer: e.g. a synchronising ``time.perf_counter``; if given, stage times are recorded
+            (``keypoint_detection``, ``limb_scoring``, ``matching``, ``grouping``,
+            ``pixel_assignment``).
+
+    Returns:
+        :class:`ParsedPeople` in the output frame; every pixel whose part label is not
+        background goes to a person whenever at least one person was found.
     """
+    s = settings
     times: Dict[str, float] = {}
     clock = [timer() if timer else 0.0]
 
@@ -129,20 +287,38 @@ def parse_people(
             times[name] = now - clock[0]
             clock[0] = now
 
-    hough = hough_voting(heatmaps[None], offsets[None], stride, radius=keypoint_radius)[0]
-    coords, scores, valid = detect_keypoints(hough, stride, keypoint_threshold, max_per_type=max_candidates)
-    valid = suppress_duplicates(coords, scores, valid, keypoint_radius)
+    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius)[0]
+    coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
+    valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
+    if s.dspf_candidates:
+        person_cells = _grid_person(maps, s.stride)
+        extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
+                                                     s.keypoint_threshold, s.keypoint_radius)
+        coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
+                                                  s.duplicate_radius, s.max_candidates)
     lap("keypoint_detection")
-    limb_scores, pair_valid = score_limbs(limb_heatmaps, coords, valid, limbs, stride)
+    limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
+                                          template_sigma=s.limb_template_sigma)
     lap("limb_scoring")
-    matches = associate_joints(limb_scores, pair_valid, scores, limbs, association, solver)
+    matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
-    poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, limbs, min_joints)
+    poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints)
+    poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
-    # The pixel assignment builds [chunk, P, K] cost tensors; with hundreds of candidates P can
-    # reach K * max_candidates / 2, so the chunk shrinks to keep them at ~ASSIGN_BUDGET entries.
-    people_joints = max(1, poses.shape[0] * poses.shape[1])
-    chunk = max(1, min(ASSIGN_CHUNK_SIZE, ASSIGN_BUDGET // people_joints))
-    instance_map = assign_pixels(person_mask, dspf, poses, person_scores, stride, chunk_size=chunk)
+    part_probs, dspf = dense_outputs(maps, s.stride, input_size, output_size)
+    instance_map = assign_pixels(part_probs.argmax(0) > 0, dspf, poses, person_scores, stride=1)
     lap("pixel_assignment")
-    return ParsedPeople(poses, person_scores, instance_map, times)
+    return ParsedPeople(poses, person_scores, instance_map, part_probs, dspf, times)
+
+
+def _grid_person(maps: ParsingMaps, stride: int) -> Tensor:
+    """``[h, w]`` bool: the grid cells whose part label (at the cell centre) is not background."""
+    h, w = maps.dspf.shape[-2:]
+    if maps.part_stride == stride:
+        probs = maps.part_probs[:, :h, :w]
+    else:  # read the finer part map at the cell centres
+        rows = (torch.arange(h, device=maps.dspf.device) * stride + stride // 2) // maps.part_stride
+        cols = (torch.arange(w, device=maps.dspf.device) * stride + stride // 2) // maps.part_stride
+        hp, wp = maps.part_probs.shape[-2:]
+        probs = maps.part_probs[:, rows.clamp(max=hp - 1)][:, :, cols.clamp(max=wp - 1)]
+    return probs.argmax(0) > 0

@@ -9,7 +9,7 @@ Grid convention: maps live on an output grid of stride ``s``; cell ``[i, j]`` re
 input position ``x = j * s + s // 2``, ``y = i * s + s // 2``. Candidate coordinates are
 input pixel-index coordinates ``(x, y)``.
 """
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,7 @@ def score_limbs(
     num_samples: int = 10,
     num_across: int = 3,
     ellipse_width: float = 4.0,
+    template_sigma: Optional[float] = None,
 ) -> Tuple[Tensor, Tensor]:
     """Score every candidate pair of every limb type from the limb heatmaps, all at once.
 
@@ -60,10 +61,23 @@ def score_limbs(
         P_q = A + t_q (B - A) + ellipse_width * c_q e(t_q) * nrm,
         scores[l, n, m] = mean_q  bilinear(limb_heatmaps[l], P_q),
 
-    where bilinear sampling is on the stride-``s`` grid and is 0 outside the map. The score is
-    the plain mean over the ``S = num_samples * num_across`` samples, so it lies in the range
-    of the heatmap (e.g. ``[0, 1]``). Pairs involving a padded candidate get score 0 and
-    ``pair_valid = False``.
+    where bilinear sampling is on the stride-``s`` grid and is 0 outside the map. Without
+    ``template_sigma`` the score is the plain mean ``mean_q H_q`` of the ``S = num_samples *
+    num_across`` samples ``H_q``, in the range of the heatmap (e.g. ``[0, 1]``).
+
+    With ``template_sigma`` (the ``sigma`` of :func:`~dspf_parser.ops.targets.limb_targets`) the
+    samples are compared with the limb target the pair itself would have drawn, ``T_q``
+    (:func:`_limb_template`: 1 at the midpoint, ``exp(-1/2)`` at the endpoints):
+
+        scores[l, n, m] = max(0, 1 - mean_q |H_q - T_q| / mean_q T_q).
+
+    The plain mean favours a short pair lying inside a longer limb's ellipse (e.g. a knee and
+    someone else's ankle inside the true shin), whose samples all sit near the bright middle;
+    the template score penalises that excess as much as a missing limb. On exact maps of
+    ``synthetic_humans_val`` it cuts the true pairs that are not their row's or column's best
+    from 42 to 16 of 1436 (crowded split: 454 to 147 of 9534).
+
+    Pairs involving a padded candidate get score 0 and ``pair_valid = False``.
 
     Args:
         limb_heatmaps: ``[L, h, w]`` limb confidence maps, one per limb type.
@@ -74,6 +88,7 @@ def score_limbs(
         num_samples: sample rows along the segment.
         num_across: sample columns across the segment.
         ellipse_width: semi-minor axis of the limb ellipse, input pixels.
+        template_sigma: if given, the template score above, with this limb sigma (input px).
 
     Returns:
         ``scores`` ``[L, Nmax, Nmax]`` (``[l, n, m]``: candidate ``n`` of type ``limbs[l][0]``
@@ -118,5 +133,19 @@ def score_limbs(
         limb_heatmaps.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros",
         align_corners=False,
     )  # [L, 1, N * N, S]
-    scores = samples.mean(dim=-1).reshape(num_limbs, nmax, nmax)
+    samples = samples.reshape(num_limbs, nmax, nmax, -1)
+    if template_sigma is None:
+        scores = samples.mean(dim=-1)
+    else:
+        template = _limb_template(length[..., 0], along, across * ellipse_width, template_sigma)
+        error = (samples - template).abs().mean(dim=-1) / template.mean(dim=-1)
+        scores = (1 - error).clamp_min(0)
     return scores * pair_valid, pair_valid
+
+
+def _limb_template(length: Tensor, along: Tensor, offset: Tensor, sigma: float) -> Tensor:
+    """The limb target (``targets.limb_targets``) of a pair of length ``length`` ``[..., 1]`` at its
+    own samples (fraction ``along`` ``[S]``, signed distance ``offset`` ``[S]`` from the axis):
+    ``exp(-0.5 (((t - 1/2) len)^2 / max(len / 2, sigma)^2 + offset^2 / sigma^2))``."""
+    major = (length / 2).clamp_min(sigma)
+    return torch.exp(-0.5 * (((along - 0.5) * length / major) ** 2 + (offset / sigma) ** 2))

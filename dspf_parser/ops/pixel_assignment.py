@@ -44,7 +44,8 @@ def assign_pixels(
     poses: Tensor,
     person_scores: Tensor,
     stride: int,
-    chunk_size: int = 16384,
+    tile: int = 16,
+    budget: int = 1 << 22,
 ) -> Tensor:
     """Assign every person pixel to a person instance (Eq. 17).
 
@@ -60,8 +61,12 @@ def assign_pixels(
     are all infinite (e.g. ``P = 0``), and every non-person pixel, gets 0 (background).
     Exact ties go to the lower person index.
 
-    The ``[C, P, K]`` cost tensor (squared, which has the same argmin) is computed for chunks
-    of ``C <= chunk_size`` person pixels to bound memory.
+    Exact, with cost bounded independently of the number of people: the grid is cut into
+    ``tile x tile`` tiles; for each tile, the box holding its pixels' projected points
+    ``q + d`` gives every person a lower bound (nearest box point) and an upper bound
+    (farthest box corner) of its cost over the tile, and only the people whose lower bound does
+    not exceed the smallest upper bound are evaluated for the tile's pixels. The
+    ``[pixels, candidates, K]`` costs are computed in chunks of at most ``budget`` entries.
 
     Args:
         person_mask: ``[h, w]`` bool, person pixels (foreground of the part parsing).
@@ -69,7 +74,8 @@ def assign_pixels(
         poses: ``[P, K, 3]`` rows ``(x, y, score)``, score 0 for a missing joint.
         person_scores: ``[P]`` person scores ``S_p``.
         stride: output stride ``s`` of the grid.
-        chunk_size: person pixels per chunk.
+        tile: tile side in grid cells.
+        budget: most cost entries computed at once.
 
     Returns:
         ``[h, w]`` long instance map: 0 background, ``1..P`` the index into ``poses`` plus 1.
@@ -85,27 +91,68 @@ def assign_pixels(
             f"{tuple(person_scores.shape)}"
         )
     h, w = person_mask.shape
-    instance = torch.zeros(h * w, dtype=torch.long, device=person_mask.device)
-    pixels = person_mask.reshape(-1).nonzero().squeeze(1)  # [Npix] flat indices
-    if poses.shape[0] == 0 or poses.shape[1] == 0 or pixels.numel() == 0:
+    device, dtype = dspf.device, dspf.dtype
+    instance = torch.zeros(h * w, dtype=torch.long, device=device)
+    num_people, num_types = poses.shape[:2]
+    if num_people == 0 or num_types == 0 or not bool(person_mask.any()):
         return instance.view(h, w)
 
-    dtype = dspf.dtype
-    num_people, num_types = poses.shape[:2]
-    joints = poses[..., :2].to(dtype).reshape(-1, 2)  # [P * K, 2]
+    # Projected points of every cell, and the tile of every cell.
+    ys = torch.arange(h, device=device, dtype=dtype) * stride + stride // 2
+    xs = torch.arange(w, device=device, dtype=dtype) * stride + stride // 2
+    target = dspf + torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]))  # [2, h, w]
+    tiles_y, tiles_x = -(-h // tile), -(-w // tile)
+    tile_of = ((torch.arange(h, device=device) // tile)[:, None] * tiles_x
+               + (torch.arange(w, device=device) // tile)[None, :]).reshape(-1)
+    pixels = person_mask.reshape(-1).nonzero().squeeze(1)  # [Npix]
+    px, py = target[0].reshape(-1)[pixels], target[1].reshape(-1)[pixels]
+    pixel_tile = tile_of[pixels]
+    num_tiles = tiles_y * tiles_x
+    inf = torch.tensor(math.inf, device=device, dtype=dtype)
+    box = torch.stack([
+        inf.expand(num_tiles).scatter_reduce(0, pixel_tile, px, "amin"),
+        inf.expand(num_tiles).scatter_reduce(0, pixel_tile, py, "amin"),
+        (-inf).expand(num_tiles).scatter_reduce(0, pixel_tile, px, "amax"),
+        (-inf).expand(num_tiles).scatter_reduce(0, pixel_tile, py, "amax"),
+    ], dim=1)  # [T, 4] (x0, y0, x1, y1); empty tiles hold (inf, inf, -inf, -inf)
+    used = torch.isfinite(box[:, 0])
+    box = torch.where(used[:, None], box, torch.zeros_like(box))
+
+    joints = poses[..., :2].to(dtype)  # [P, K, 2]
     weight = (poses[..., 2] * (person_scores * person_scales(poses))[:, None]).to(dtype)
-    usable = ((poses[..., 2] > 0) & (person_scores > 0)[:, None]).reshape(-1)  # [P * K]
-    # Squared costs: dist^2 / weight^2 (same argmin); unusable joints cost +inf.
-    inv_weight2 = torch.where(usable, weight.reshape(-1).clamp_min(1e-12) ** -2, 0.0)
-    penalty = torch.where(usable, 0.0, math.inf).to(dtype)
-    flow = dspf.reshape(2, -1)
-    for chunk in pixels.split(chunk_size):
-        rows = torch.div(chunk, w, rounding_mode="floor")
-        cols = chunk % w
-        target_x = (cols * stride + stride // 2).to(dtype) + flow[0, chunk]  # [C]
-        target_y = (rows * stride + stride // 2).to(dtype) + flow[1, chunk]  # [C]
-        dist2 = (target_x[:, None] - joints[:, 0]) ** 2 + (target_y[:, None] - joints[:, 1]) ** 2
-        cost = (dist2 * inv_weight2 + penalty).view(-1, num_people, num_types)  # [C, P, K]
-        best, person = cost.amin(dim=2).min(dim=1)  # [C]
-        instance[chunk] = torch.where(torch.isfinite(best), person + 1, torch.zeros_like(person))
+    usable = (poses[..., 2] > 0) & (person_scores > 0)[:, None]  # [P, K]
+    inv_weight = torch.where(usable, 1.0 / weight.clamp_min(1e-12), torch.zeros_like(weight))
+    penalty = torch.where(usable, 0.0, math.inf).to(dtype)  # [P, K]
+
+    # Per tile and person: lower / upper bound of the cost over the tile's box.
+    jx, jy = joints[..., 0].reshape(1, -1), joints[..., 1].reshape(1, -1)  # [1, P*K]
+    x0, y0, x1, y1 = (box[:, i : i + 1] for i in range(4))  # [T, 1]
+    near = torch.hypot((x0 - jx).clamp_min(0) + (jx - x1).clamp_min(0),
+                       (y0 - jy).clamp_min(0) + (jy - y1).clamp_min(0))
+    far = torch.hypot(torch.maximum(jx - x0, x1 - jx), torch.maximum(jy - y0, y1 - jy))
+    scale, pen = inv_weight.reshape(1, -1), penalty.reshape(1, -1)
+    lower = (near * scale + pen).view(num_tiles, num_people, num_types).amin(dim=2)  # [T, P]
+    upper = (far * scale + pen).view(num_tiles, num_people, num_types).amin(dim=2)
+    best_upper = upper.amin(dim=1, keepdim=True)
+    candidate = (lower <= best_upper) & torch.isfinite(lower) & used[:, None]  # [T, P]
+    num_cand = int(candidate.sum(dim=1).max())
+    if num_cand == 0:
+        return instance.view(h, w)
+    # Candidates of each tile in person order (ties to the lower index), padded with -1.
+    key = torch.where(candidate, torch.arange(num_people, device=device).expand(num_tiles, -1), num_people)
+    cand = key.sort(dim=1).values[:, :num_cand]  # [T, C]
+    cand_ok = cand < num_people
+    cand = cand.clamp(max=num_people - 1)
+
+    chunk = max(1, budget // (num_cand * num_types))
+    for start in range(0, pixels.numel(), chunk):
+        sl = slice(start, start + chunk)
+        people = cand[pixel_tile[sl]]  # [c, C]
+        jxy = joints[people]  # [c, C, K, 2]
+        dist2 = (px[sl, None, None] - jxy[..., 0]) ** 2 + (py[sl, None, None] - jxy[..., 1]) ** 2
+        cost = dist2 * inv_weight[people] ** 2 + penalty[people]  # squared costs: same argmin
+        cost = torch.where(cand_ok[pixel_tile[sl]], cost.amin(dim=2), inf)  # [c, C]
+        best, which = cost.min(dim=1)
+        person = people.gather(1, which[:, None])[:, 0]
+        instance[pixels[sl]] = torch.where(torch.isfinite(best), person + 1, torch.zeros_like(person))
     return instance.view(h, w)

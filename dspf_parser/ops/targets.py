@@ -15,9 +15,10 @@ import math
 from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["grid_coordinates", "dspf_targets", "keypoint_targets", "limb_targets"]
+__all__ = ["grid_coordinates", "sample_grid_at_pixels", "dspf_targets", "keypoint_targets", "limb_targets"]
 
 
 def grid_coordinates(
@@ -43,6 +44,49 @@ def grid_coordinates(
     ys = torch.arange(h, device=device, dtype=torch.float32) * stride + offset
     xs = torch.arange(w, device=device, dtype=torch.float32) * stride + offset
     return ys, xs
+
+
+def sample_grid_at_pixels(
+    maps: Tensor, stride: int, input_size: Tuple[int, int], output_size: Optional[Tuple[int, int]] = None
+) -> Tensor:
+    """Bilinear values of stride-grid maps at every pixel of an output image: the decoder of
+    :func:`grid_coordinates`.
+
+    Cell ``[i, j]`` of ``maps`` holds the value at input position ``(j * s + s // 2,
+    i * s + s // 2)`` (pixel-index coordinates of the ``H x W`` input). Output pixel
+    ``(x', y')`` of an ``H' x W'`` image covering the same field of view lies at input position
+    ``x = (x' + 0.5) * W / W' - 0.5`` (the same for ``y``), i.e. at grid position
+    ``u = (x - s // 2) / s``, where ``maps`` is sampled bilinearly (clamped at the border).
+    With ``s = 1`` and ``H' x W' = H x W`` this is the identity.
+
+    Args:
+        maps: ``[..., h, w]`` on the stride-``s`` grid of the input (``h >= ceil(H / s)`` rows
+            may be given; extra rows and columns are never read beyond the clamp).
+        stride: grid stride ``s``.
+        input_size: ``(H, W)`` of the network input.
+        output_size: ``(H', W')``; default ``input_size``.
+
+    Returns:
+        ``[..., H', W']`` in the dtype of ``maps``.
+    """
+    height, width = input_size
+    out_h, out_w = output_size if output_size is not None else input_size
+    lead = maps.shape[:-2]
+    h, w = maps.shape[-2:]
+    flat = maps.reshape(1, -1, h, w)
+    if flat.shape[1] == 0 or out_h == 0 or out_w == 0:
+        return maps.new_zeros(*lead, out_h, out_w)
+    dtype = maps.dtype if maps.is_floating_point() else torch.float32
+
+    def axis(n_out: int, n_in: int, n_grid: int) -> Tensor:
+        pos = (torch.arange(n_out, device=maps.device, dtype=dtype) + 0.5) * (n_in / n_out) - 0.5
+        cell = (pos - stride // 2) / stride
+        return (2 * cell + 1) / n_grid - 1  # grid_sample's normalised coordinates (align_corners=False)
+
+    gx, gy = axis(out_w, width, w), axis(out_h, height, h)
+    grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), dim=-1)[None]
+    out = F.grid_sample(flat.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.reshape(*lead, out_h, out_w)
 
 
 def dspf_targets(instance_map: Tensor, keypoints: Tensor, stride: int) -> Tuple[Tensor, Tensor]:

@@ -1,4 +1,5 @@
 """``BottomUpPoseNet``: backbone + dspf-parser's pose head + its matching layer, nothing else."""
+import dataclasses
 from typing import Dict, List
 
 import torch
@@ -7,10 +8,9 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.structures import ImageList, Instances
 from torch import nn
 
-from dspf_parser.data.categories import get_schema
 from dspf_parser.modeling import build_matching_layer, build_pose_head
-from dspf_parser.modeling.meta_arch import pad_to
-from dspf_parser.ops.decoding import parse_people
+from dspf_parser.modeling.meta_arch import decoding_settings_from_cfg, pad_to
+from dspf_parser.ops.decoding import ParsingMaps, decode_maps
 
 __all__ = ["BottomUpPoseNet"]
 
@@ -21,14 +21,15 @@ class BottomUpPoseNet(nn.Module):
 
     Training input: dicts from ``dspf_parser.DSPFDatasetMapper`` (it builds the pose targets
     too). Inference output per image: ``instances`` with ``pred_keypoints`` ``[P, K, 3]`` and
-    ``scores`` ``[P]`` in input-image pixels.
+    ``scores`` ``[P]`` in the pixels of the requested output size (``height``/``width``).
+    Decoding is dspf-parser's own seam (:func:`decode_maps`) on maps without parts or DSPF.
     """
 
     @configurable
-    def __init__(self, *, backbone, pose_head, matching_layer, limbs, keypoint_radius, pixel_mean, pixel_std):
+    def __init__(self, *, backbone, pose_head, matching_layer, decoding, pixel_mean, pixel_std):
         super().__init__()
         self.backbone, self.pose_head, self.matching_layer = backbone, pose_head, matching_layer
-        self.limbs, self.keypoint_radius = list(limbs), keypoint_radius
+        self.decoding = dataclasses.replace(decoding, solver=matching_layer, dspf_candidates=False)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -39,8 +40,7 @@ class BottomUpPoseNet(nn.Module):
             "backbone": backbone,
             "pose_head": build_pose_head(cfg, backbone.output_shape()),
             "matching_layer": build_matching_layer(cfg),
-            "limbs": get_schema(cfg.MODEL.DSPF.SCHEMA).limbs,
-            "keypoint_radius": cfg.MODEL.DSPF.POSE_HEAD.KEYPOINT_RADIUS,
+            "decoding": decoding_settings_from_cfg(cfg),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
         }
@@ -56,15 +56,17 @@ class BottomUpPoseNet(nn.Module):
             return self.pose_head.losses(maps, t("keypoint_heatmaps"), t("keypoint_offsets"),
                                          t("keypoint_offset_weights"), t("limb_heatmaps"))
         results = []
-        for i, (h, w) in enumerate(images.image_sizes):
+        for i, ((h, w), x) in enumerate(zip(images.image_sizes, batched_inputs)):
             gh, gw = -(-h // stride), -(-w // stride)
-            people = parse_people(
-                maps.heatmap_logits[i, :, :gh, :gw].sigmoid(), maps.offsets[i, :, :, :gh, :gw],
-                maps.limb_logits[i, :, :gh, :gw].sigmoid(), maps.offsets.new_zeros(2, gh, gw),
-                torch.zeros(gh, gw, dtype=torch.bool, device=maps.offsets.device),
-                self.limbs, stride, self.keypoint_radius, solver=self.matching_layer,
+            heat = maps.heatmap_logits[i, :, :gh, :gw].sigmoid()
+            pose_only = ParsingMaps(
+                part_probs=heat.new_ones(1, gh, gw), dspf=heat.new_zeros(2, gh, gw), heatmaps=heat,
+                offsets=maps.offsets[i, :, :, :gh, :gw], limb_heatmaps=maps.limb_logits[i, :, :gh, :gw].sigmoid(),
+                part_stride=stride,
             )
-            inst = Instances((h, w))
+            out_size = (x.get("height", h), x.get("width", w))
+            people = decode_maps(pose_only, (h, w), out_size, self.decoding)
+            inst = Instances(out_size)
             inst.pred_keypoints, inst.scores = people.poses, people.scores
             results.append({"instances": inst})
         return results
