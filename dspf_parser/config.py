@@ -106,6 +106,8 @@ def add_dspf_config(cfg: CN) -> None:
     # What a non-finite loss term does: "error" (stop, naming the term and the iteration) or
     # "skip" (skip that update and count it).
     cfg.SOLVER.NONFINITE_LOSS = "error"
+    # "SGD" (detectron2's, the paper's schedule on the benchmarks) or "AdamW" (the CPU recipe).
+    cfg.SOLVER.OPTIMIZER = "SGD"
 
     # What the training mapper does with a bad sample (missing/corrupt/truncated image, image or
     # part map size different from the dataset dict, part ids out of range, ...): "error"

@@ -45,7 +45,7 @@ def test_gradients_reach_every_head_and_parameter(balancing):
     model.train()
     with EventStorage() as storage:
         losses = model(fake_batch())
-    assert "unweighted_loss_dspf" in storage.latest()
+    assert "balancer_input_loss_dspf" in storage.latest()
     expected = {"loss_part", "loss_dspf", "loss_keypoint_heatmap", "loss_keypoint_offset", "loss_limb_heatmap"}
     assert expected <= set(losses)
     assert (balancing == "uncertainty") == any(k.endswith("_uncertainty") for k in losses)
@@ -136,3 +136,20 @@ def test_inference_returns_people_as_instances():
         assert inst.has(field)
     assert inst.pred_keypoints.shape[1:] == (S.num_keypoints, 3)
     assert inst.pred_masks.shape[1:] == (64, 64)
+
+
+def test_part_and_field_loss_weights_scale_their_losses():
+    """``PART_HEAD.LOSS_WEIGHT`` / ``FIELD_HEAD.LOSS_WEIGHT`` multiply exactly their task's loss."""
+    losses = {}
+    for weights in ((1.0, 1.0), (3.0, 0.5)):
+        torch.manual_seed(0)
+        model = build_model(tiny_cfg(**{"MODEL.DSPF.LOSS_BALANCING": "fixed",
+                                        "MODEL.DSPF.PART_HEAD.LOSS_WEIGHT": str(weights[0]),
+                                        "MODEL.DSPF.FIELD_HEAD.LOSS_WEIGHT": str(weights[1])}))
+        model.train()
+        with EventStorage():
+            losses[weights] = {k: v.item() for k, v in model(fake_batch()).items()}
+    base, scaled = losses[(1.0, 1.0)], losses[(3.0, 0.5)]
+    assert scaled["loss_part"] == pytest.approx(3.0 * base["loss_part"], rel=1e-5)
+    assert scaled["loss_dspf"] == pytest.approx(0.5 * base["loss_dspf"], rel=1e-5)
+    assert scaled["loss_keypoint_heatmap"] == pytest.approx(base["loss_keypoint_heatmap"], rel=1e-5)

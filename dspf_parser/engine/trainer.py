@@ -9,6 +9,7 @@ from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine.train_loop import TrainerBase
 from detectron2.evaluation import DatasetEvaluators
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 
 from ..data import DSPFDatasetMapper
 from ..data.build import SKIPPED_KEY, build_dspf_train_loader
@@ -85,6 +86,21 @@ class DSPFTrainer(DefaultTrainer):
         losses.backward()
         inner._write_metrics(loss_dict, data_time)
         inner.optimizer.step()
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """detectron2's SGD (``SOLVER.OPTIMIZER "SGD"``, the paper's) or AdamW (``"AdamW"``, with
+        ``SOLVER.BASE_LR`` / ``WEIGHT_DECAY`` and no weight decay on norms and biases)."""
+        name = cfg.SOLVER.OPTIMIZER
+        if name == "SGD":
+            return super().build_optimizer(cfg, model)
+        if name != "AdamW":
+            raise ValueError(f"SOLVER.OPTIMIZER must be 'SGD' or 'AdamW', got {name!r}")
+        params = get_default_optimizer_params(
+            model, base_lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            weight_decay_norm=0.0, weight_decay_bias=0.0,
+        )
+        return maybe_add_gradient_clipping(cfg, torch.optim.AdamW)(params, lr=cfg.SOLVER.BASE_LR)
 
     @classmethod
     def build_train_loader(cls, cfg):

@@ -74,6 +74,8 @@ class DSPFParser(nn.Module):
         keypoint_radius: float,
         ignore_value: int = 255,
         matching_loss_weight: Optional[float] = None,
+        part_loss_weight: float = 1.0,
+        field_loss_weight: float = 1.0,
         keypoint_threshold: float = 0.3,
         max_candidates: int = 100,
         association: str = "exact",
@@ -87,6 +89,8 @@ class DSPFParser(nn.Module):
         Args:
             matching_loss_weight: weight of the matching loss; ``None`` = training stage one
                 (no matching loss).
+            part_loss_weight, field_loss_weight: ``PART_HEAD.LOSS_WEIGHT`` and
+                ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
             keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
                 dspf_candidates, limb_template_sigma, instances_on: the ``MODEL.DSPF.INFERENCE`` decoding settings
@@ -105,6 +109,7 @@ class DSPFParser(nn.Module):
         self.limbs = [tuple(l) for l in limbs]
         self.keypoint_radius = keypoint_radius
         self.matching_loss_weight = matching_loss_weight
+        self.part_loss_weight, self.field_loss_weight = part_loss_weight, field_loss_weight
         self.instances_on = instances_on
         strides = {part_head.output_stride, field_head.output_stride, pose_head.output_stride}
         if len(strides) != 1:
@@ -145,6 +150,8 @@ class DSPFParser(nn.Module):
             "keypoint_radius": dspf.POSE_HEAD.KEYPOINT_RADIUS,
             "ignore_value": dspf.PART_HEAD.IGNORE_VALUE,
             "matching_loss_weight": dspf.MATCHING.LOSS_WEIGHT if dspf.MATCHING.LOSS_ON else None,
+            "part_loss_weight": dspf.PART_HEAD.LOSS_WEIGHT,
+            "field_loss_weight": dspf.FIELD_HEAD.LOSS_WEIGHT,
             **inference_kwargs(cfg),
             "instances_on": inference.INSTANCES_ON,
         }
@@ -184,8 +191,10 @@ class DSPFParser(nn.Module):
         grid = part_logits.shape[-2:]
         t = lambda key, value=0.0, size=grid: self._targets(batched_inputs, key, size, value)  # noqa: E731
         losses = {}
-        losses.update(self.part_head.losses(part_logits, t("part_seg", self.ignore_value, images.tensor.shape[-2:])))
-        losses.update(self.field_head.losses(field, t("dspf"), t("dspf_weight")))
+        part = self.part_head.losses(part_logits, t("part_seg", self.ignore_value, images.tensor.shape[-2:]))
+        losses.update({k: self.part_loss_weight * v for k, v in part.items()})
+        dspf = self.field_head.losses(field, t("dspf"), t("dspf_weight"))
+        losses.update({k: self.field_loss_weight * v for k, v in dspf.items()})
         losses.update(
             self.pose_head.losses(
                 pose_maps, t("keypoint_heatmaps"), t("keypoint_offsets"),
@@ -194,8 +203,9 @@ class DSPFParser(nn.Module):
         )
         if self.matching_loss_weight is not None:
             losses["loss_matching"] = self.matching_loss_weight * self._matching_loss(batched_inputs, pose_maps)
+        # Each task loss scaled by its *_LOSS_WEIGHT key, as the loss balancer receives it.
         storage = get_event_storage()
-        storage.put_scalars(**{"unweighted_" + k: v.item() for k, v in losses.items()})
+        storage.put_scalars(**{"balancer_input_" + k: v.item() for k, v in losses.items()})
         return self.loss_balancer(losses)
 
     def _matching_loss(self, batched_inputs: List[Dict], pose_maps: PoseMaps) -> torch.Tensor:
