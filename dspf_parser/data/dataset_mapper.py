@@ -24,6 +24,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Values of the mapper's "scored" mask (neither is a fill value of any augmentation).
+_SCORED, _UNSCORED = 1, 2
+
 #: Values of ``DATALOADER.BAD_SAMPLES``.
 BAD_SAMPLE_POLICIES = ("error", "skip")
 
@@ -259,15 +262,19 @@ class DSPFDatasetMapper:
         h, w = image.shape[:2]
         instance_map = transforms.apply_segmentation(gt.instance_map)
         # Pixels whose part label is trusted: inside the (rotated, padded) image and not on an
-        # unlabelled person (the dict's ignore_rles).
-        scored = np.ones_like(gt.part_map)
+        # unlabelled person (the dict's ignore_rles). Marked SCORED (1) against UNSCORED (2), so
+        # whatever value an augmentation fills new pixels with (0 for rotations and for
+        # detectron2 0.6's padding, 255 for main's FixedSizeCrop default) reads as unscored
+        # and the padded part and instance values are never used.
+        scored = np.full_like(gt.part_map, _SCORED)
         if gt.ignore_mask is not None:
-            scored[gt.ignore_mask & (gt.instance_map == 0)] = 0
-        scored = transforms.apply_segmentation(scored)
+            scored[gt.ignore_mask & (gt.instance_map == 0)] = _UNSCORED
+        scored = transforms.apply_segmentation(scored) == _SCORED
+        part_map = np.where(scored, part_map, 0)
         if count_horizontal_flips(transforms) % 2 == 1:
             part_map = self._part_flip_lut[part_map]
-        part_map = np.where(scored > 0, part_map, self.ignore_value).astype(np.int64)
-        instance_map = np.where(scored > 0, instance_map, 0).astype(np.int64)
+        part_map = np.where(scored, part_map, self.ignore_value).astype(np.int64)
+        instance_map = np.where(scored, instance_map, 0).astype(np.int64)
         keypoints = transform_keypoints(gt.keypoints, transforms, (h, w), list(self.schema.keypoint_flip))
 
         kp = torch.from_numpy(keypoints)
