@@ -109,7 +109,7 @@ def _decode_rle(rle: Dict, height: int, width: int, where: str) -> np.ndarray:
 
 
 def load_person_parts(anno: Dict, height: int, width: int, num_parts: int,
-                      image: Optional[str] = None) -> np.ndarray:
+                      image: Optional[str] = None, out_of_range: str = "error") -> np.ndarray:
     """One person's ``[H, W]`` uint8 part map from ``parsing_file`` (PNG) or ``parsing_rles``.
 
     Args:
@@ -117,6 +117,9 @@ def load_person_parts(anno: Dict, height: int, width: int, num_parts: int,
         height, width: the image size; the part map must have it.
         num_parts: number of part classes including background; ids must be ``< num_parts``.
         image: the image's file name, used in error messages.
+        out_of_range: what a PNG value ``>= num_parts`` (e.g. 255) does: ``"error"`` (raise) or
+            ``"keep"`` (returned as it is, for evaluations that ignore such pixels as the
+            official LV-MHP-v2 script does).
 
     Raises:
         FileNotFoundError: missing or unreadable PNG (the message names the file).
@@ -130,7 +133,11 @@ def load_person_parts(anno: Dict, height: int, width: int, num_parts: int,
         if parts.shape != (height, width):
             raise ValueError(f"{path}: part map is {parts.shape[1]}x{parts.shape[0]} but its image "
                              f"{image or ''} is {width}x{height}")
-        if parts.size and (int(parts.max()) >= num_parts or int(parts.min()) < 0):
+        if out_of_range not in ("error", "keep"):
+            raise ValueError(f"out_of_range must be 'error' or 'keep', got {out_of_range!r}")
+        if parts.size and int(parts.min()) < 0:
+            raise ValueError(f"{path}: negative part id {int(parts.min())}")
+        if parts.size and int(parts.max()) >= num_parts and out_of_range == "error":
             raise ValueError(f"{path}: part id {int(parts.max())} out of range (the schema has {num_parts} classes)")
         return parts.astype(np.uint8)
     if "parsing_rles" in anno and anno["parsing_rles"] is not None:

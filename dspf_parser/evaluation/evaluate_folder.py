@@ -60,7 +60,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.annotations import load_human_annotations, load_person_parts, read_label_png
+from ..data.annotations import load_human_annotations, load_ignore_mask, load_person_parts, read_label_png
 from ..data.categories import MHP_V2_SCHEMA, PASCAL_PERSON_PART_SCHEMA, HumanSchema
 from .instance_metrics import PART_IOU_THRESHOLDS, _person_level, ap_region, oks_map
 from .metrics import confusion_matrix, iou_from_confusion
@@ -231,8 +231,19 @@ def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema)
         nonlocal conf
         for r in records:
             shape = (r["height"], r["width"])
-            gt = load_human_annotations(r, c, k)
-            gt_parts = [load_person_parts(a, shape[0], shape[1], c, image=r["file_name"]) for a in r["annotations"]]
+            # Ground-truth values outside the part range (e.g. 255) are kept in the person maps,
+            # where the per-person IoU ignores them (the official fast_hist keeps 0 <= gt < C
+            # only), and are ignored by the mIoU.
+            gt_parts = [load_person_parts(a, shape[0], shape[1], c, image=r["file_name"], out_of_range="keep")
+                        for a in r["annotations"]]
+            target = np.zeros(shape, np.uint8)
+            instance_map = np.zeros(shape, np.int32)
+            for p_idx, m in enumerate(gt_parts):
+                target[m > 0], instance_map[m > 0] = m[m > 0], p_idx + 1
+            target[target >= c] = IGNORE
+            ignore_mask = load_ignore_mask(r)
+            if ignore_mask is not None:
+                target[ignore_mask & (instance_map == 0)] = IGNORE
             entry = preds.get(r["image_id"], {"persons": [], "global_seg": None})
             persons = entry["persons"]
             maps = [p.load(shape) for p in persons]
@@ -247,9 +258,6 @@ def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema)
                 category = np.zeros(shape, np.uint8)
                 for i in np.argsort(scores, kind="stable"):
                     category[maps[i] > 0] = maps[i][maps[i] > 0]
-            target = gt.part_map.copy()
-            if gt.ignore_mask is not None:
-                target[gt.ignore_mask & (gt.instance_map == 0)] = IGNORE
             conf += confusion_matrix(target, category, c, IGNORE)
             if has_kp:
                 areas = np.array([max(a["bbox"][2] - a["bbox"][0], 0) * max(a["bbox"][3] - a["bbox"][1], 0)
@@ -258,7 +266,14 @@ def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema)
                 pk = np.stack(kps) if kps and all(x.shape == (k, 3) for x in kps) else np.zeros((0, k, 3))
                 if len(pk) != len(persons):
                     raise ValueError(f"image {r['image_id']}: predicted joints are not {k} x 3 per person")
-                poses.append((gt.keypoints, areas, pk, np.asarray(scores, np.float64)))
+                gt_kps = np.zeros((len(r["annotations"]), k, 3), np.float32)
+                for p_idx, a in enumerate(r["annotations"]):
+                    kp = np.asarray(a["keypoints"], np.float32)
+                    if kp.size != k * 3:
+                        raise ValueError(f"{r['file_name']}: person {p_idx} has {kp.size} keypoint values, "
+                                         f"expected {k} x 3")
+                    gt_kps[p_idx] = kp.reshape(k, 3)
+                poses.append((gt_kps, areas, pk, np.asarray(scores, np.float64)))
             counts["gt"] += sum(1 for m in gt_parts if m.any())
             counts["pred"] += len(persons)
             yield gt_parts, maps, scores
