@@ -12,6 +12,7 @@ from detectron2.structures import Boxes, Instances, Keypoints
 from detectron2.utils.file_io import PathManager
 from PIL import Image, ImageOps
 
+from ..config import check_train_input_keys
 from ..ops.targets import dspf_targets, keypoint_targets, limb_targets
 from .annotations import load_human_annotations
 from .categories import HumanSchema, get_schema
@@ -200,6 +201,8 @@ class DSPFDatasetMapper:
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
+        if is_train:
+            check_train_input_keys(cfg)
         return {
             "is_train": is_train,
             "augmentations": build_augmentations(cfg, is_train),
