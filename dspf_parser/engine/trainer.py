@@ -1,5 +1,6 @@
 """The project's ``DefaultTrainer``: its mapper, its evaluators, and complete resumable state."""
 import logging
+import os
 import time
 import weakref
 from typing import Dict
@@ -15,7 +16,9 @@ from detectron2.utils.logger import setup_logger
 
 from ..data import DSPFDatasetMapper
 from ..data.build import SKIPPED_KEY, build_dspf_train_loader
+from ..data.categories import PASCAL_PERSON_PART_SCHEMA, get_schema
 from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
+from ..evaluation.prediction_files import PredictionFilesEvaluator
 from .checkpoint import AtomicCheckpointer
 from .distributed import any_rank_true, create_ddp_model
 
@@ -136,12 +139,22 @@ class DSPFTrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+        """The part-parsing metrics, the instance metrics (``MODEL.DSPF.INFERENCE.INSTANCES_ON``)
+        and a :class:`PredictionFilesEvaluator` writing the predictions under ``output_folder``
+        (default ``OUTPUT_DIR/inference/<dataset_name>``) so the evaluation can be rerun
+        offline: the MHPv2 submission layout (``evaluate_folder mhp`` / ``densepose``), or the
+        PGN layout for PASCAL-Person-Part (``evaluate_folder pascal``)."""
+        meta = MetadataCatalog.get(dataset_name)
+        evaluator_type = meta.get("evaluator_type")
         if evaluator_type != "part_parsing":
             raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
         evaluators = [PartParsingEvaluator(dataset_name)]
         if cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON:
             evaluators.append(InstanceParsingEvaluator(dataset_name))
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        layout = "pgn" if meta.schema == PASCAL_PERSON_PART_SCHEMA.name else "mhp"
+        evaluators.append(PredictionFilesEvaluator(output_folder, get_schema(meta.schema), layout))
         return DatasetEvaluators(evaluators)
 
     def state_dict(self) -> Dict:

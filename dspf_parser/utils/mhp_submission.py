@@ -239,6 +239,22 @@ class MHPSubmissionWriter:
         _imwrite(os.path.join(self.folder, GLOBAL_SEG_DIR, f"{image_id}.png"), seg)
         _imwrite(os.path.join(self.folder, GLOBAL_TAG_DIR, f"{image_id}.png"), tag)
 
+    @property
+    def images(self) -> List[Dict[str, Any]]:
+        """The ``results.json`` records of the images added so far (a copy of the list)."""
+        return list(self._images)
+
+    def add_records(self, images: List[Dict[str, Any]]) -> None:
+        """Add ``results.json`` records of images whose PNGs another writer of the same folder
+        wrote (e.g. the writers of the other processes of a distributed evaluation)."""
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        for image in images:
+            if image["image_id"] in self._ids:
+                raise ValueError(f"image id {image['image_id']!r} added twice")
+            self._ids.add(image["image_id"])
+            self._images.append(image)
+
     def close(self) -> str:
         """Write ``results.json`` (and ``results.txt``) atomically; returns the JSON's path."""
         document = {
