@@ -62,6 +62,7 @@ import numpy as np
 
 from ..data.annotations import load_human_annotations, load_ignore_mask, load_person_parts, read_label_png
 from ..data.categories import MHP_V2_SCHEMA, PASCAL_PERSON_PART_SCHEMA, HumanSchema
+from ..data.datasets.pascal_person_part import DEFAULT_LABEL_ORDER, LABEL_ORDERS
 from .instance_metrics import PART_IOU_THRESHOLDS, _person_level, ap_region, oks_map
 from .metrics import confusion_matrix, iou_from_confusion
 
@@ -340,8 +341,12 @@ def _pgn_gt_images(gt_dir: str, num_classes: int) -> List[Tuple[str, Callable]]:
 def _split_gt_images(split_dir: str, label_order: str) -> List[Tuple[str, Callable]]:
     from ..data.datasets.pascal_person_part import load_pascal_person_part_split
 
-    lists = [n for n in ("test_id.txt", "train_id.txt", "val_id.txt") if os.path.isfile(os.path.join(split_dir, n))]
-    records = load_pascal_person_part_split(split_dir, lists[0] if lists else "", label_order)
+    # The split's list: <split>/<list> or, in the instance-level copy, ../tools/<list>.
+    names = {"Training": ("train_id.txt",), "Testing": ("test_id.txt",)}.get(
+        os.path.basename(os.path.normpath(split_dir)), ("test_id.txt", "train_id.txt", "val_id.txt"))
+    tools = os.path.join(os.path.dirname(os.path.normpath(split_dir)), "tools")
+    lists = [n for n in names if os.path.isfile(os.path.join(split_dir, n)) or os.path.isfile(os.path.join(tools, n))]
+    records = load_pascal_person_part_split(split_dir, lists[0] if lists else "", label_order, read_joints=False)
     c, k = PASCAL_PERSON_PART_SCHEMA.num_parts, PASCAL_PERSON_PART_SCHEMA.num_keypoints
 
     def loader(r):
@@ -361,7 +366,7 @@ def _split_gt_images(split_dir: str, label_order: str) -> List[Tuple[str, Callab
 
 
 def evaluate_pascal(gt: str, pred: str, num_classes: int = PASCAL_PERSON_PART_SCHEMA.num_parts,
-                    one_to_one: bool = False, label_order: str = "standard") -> Dict[str, float]:
+                    one_to_one: bool = False, label_order: str = DEFAULT_LABEL_ORDER) -> Dict[str, float]:
     """AP^r_50/60/70, AP^r_vol and mIoU (percent) of the PGN-style folder ``pred`` on ``gt``
     (module docstring). ``one_to_one`` selects the stricter matching of :func:`ap_region`."""
     if not os.path.isdir(gt):
@@ -467,8 +472,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="part classes including background (default: 7, PASCAL-Person-Part)")
     q.add_argument("--one-to-one", action="store_true",
                    help="count each ground-truth region at most once (stricter than PGN's script)")
-    q.add_argument("--label-order", default="standard", help="part id order of a split folder --gt "
-                   "(standard or parsing_rcnn, see dspf_parser.data.datasets.pascal_person_part)")
+    q.add_argument("--label-order", default=DEFAULT_LABEL_ORDER, choices=sorted(LABEL_ORDERS),
+                   help="part id order of a split folder --gt (see dspf_parser.data.datasets.pascal_person_part)")
     q.add_argument("--json", help="also write the results to this JSON file")
     return p
 
