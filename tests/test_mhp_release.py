@@ -100,3 +100,40 @@ def test_release_tree_loads_maps_trains_and_evaluates_to_100(tmp_path, monkeypat
     for key in ("AP_p_50", "AP_p_vol", "PCP_50", "mIoU"):
         assert res[key] == pytest.approx(100.0), key
     assert res["gt_persons"] == res["pred_persons"] == sum(samples[i].num_people for i in IDS["val"])
+
+
+def test_official_mode_keeps_empty_tag_persons_and_reads_global_maps(tmp_path, monkeypatch):
+    datasets = tmp_path / "datasets"
+    root = datasets / "LV-MHP-v2"
+    _write_release_tree(root)
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(datasets))
+    val = DatasetCatalog.get("mhp_v2_val")
+    pred = tmp_path / "submission"
+    _perfect_official_submission(pred, val)
+    # An extra person 9 in global_tag whose pixels are background in global_seg, scored highest.
+    r = val[0]
+    tag_path = pred / "global_tag" / f"{r['image_id']}.png"
+    tag = cv2.imread(str(tag_path), cv2.IMREAD_UNCHANGED)
+    tag[0:3, 0:3] = 9
+    seg = cv2.imread(str(pred / "global_seg" / f"{r['image_id']}.png"), cv2.IMREAD_UNCHANGED)
+    seg[0:3, 0:3] = 0
+    cv2.imwrite(str(tag_path), tag)
+    cv2.imwrite(str(pred / "global_seg" / f"{r['image_id']}.png"), seg)
+    lines = (pred / "results.txt").read_text().splitlines()
+    lines[0] += " 9 2.0"
+    (pred / "results.txt").write_text("\n".join(lines) + "\n")
+    default = evaluate_mhp(str(root), str(pred), "val")
+    official = evaluate_mhp(str(root), str(pred), "val", official=True)
+    assert default["AP_p_50"] == pytest.approx(100.0)  # the empty person is dropped
+    # Kept by the kit: a false positive ranked first. By hand: precision is 0 at rank 1, then
+    # k / (k + 1) at the k-th true positive, so the VOC envelope gives mean_k max_{j>=k} j/(j+1).
+    n = default["gt_persons"]
+    expected = 100.0 * np.mean([n / (n + 1)] * n)
+    assert official["AP_p_50"] == pytest.approx(expected)
+    # Per-person PNGs holding other (empty) maps are ignored in official mode, used by default.
+    os.makedirs(pred / "parsing")
+    for a in r["annotations"]:
+        cv2.imwrite(str(pred / "parsing" / f"{r['image_id']}_{a['person_id']}.png"),
+                    np.zeros((r["height"], r["width"]), np.uint8))
+    assert evaluate_mhp(str(root), str(pred), "val", official=True)["AP_p_50"] == pytest.approx(expected)
+    assert evaluate_mhp(str(root), str(pred), "val")["AP_p_50"] < 100.0
