@@ -13,7 +13,8 @@ from detectron2.structures import Instances
 
 from dspf_parser.data.annotations import load_human_annotations
 from dspf_parser.data.categories import MHP_V2_SCHEMA as S
-from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split, write_synthetic_split
+from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split
+from dspf_parser.data.synthetic_cache import write_synthetic_split
 from dspf_parser.evaluation.evaluate_folder import main
 from dspf_parser.utils.mhp_submission import MHPSubmissionWriter
 

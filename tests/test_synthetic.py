@@ -10,15 +10,13 @@ import scipy.io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspf_parser.data import mhp_v2_layout as layout
+from dspf_parser.data import synthetic_cache
 from dspf_parser.data.categories import MHP_V2_SCHEMA
-from dspf_parser.data.mhp_v2_layout import (
-    default_pose_order,
+from dspf_parser.data.mhp_v2_layout import default_pose_order, load_mhp_v2_split, read_person_maps
+from dspf_parser.data.synthetic_cache import (
     default_synthetic_root,
     ensure_synthetic_split,
-    load_mhp_v2_split,
     read_complete_marker,
-    read_person_maps,
     synthetic_image_seed,
     write_synthetic_split,
 )
@@ -337,13 +335,13 @@ def test_complete_marker_caching(tmp_path):
 def test_concurrent_ensure_generates_once(tmp_path, monkeypatch):
     root = str(tmp_path / "conc")
     calls = []
-    real = layout.write_synthetic_split
+    real = synthetic_cache.write_synthetic_split
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(layout, "write_synthetic_split", counting)
+    monkeypatch.setattr(synthetic_cache, "write_synthetic_split", counting)
     params = dict(split="train", num_images=4, seed=0, image_size=(48, 48), max_people=2)
     with concurrent.futures.ThreadPoolExecutor(3) as ex:
         roots = list(ex.map(lambda _: ensure_synthetic_split(root=root, progress=False, **params), range(3)))
