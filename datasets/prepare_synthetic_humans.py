@@ -19,11 +19,8 @@ import cv2
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dspf_parser.data.mhp_v2_layout import (  # noqa: E402
-    load_mhp_v2_split,
-    read_person_maps,
-    write_synthetic_split,
-)
+from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split, read_person_maps  # noqa: E402
+from dspf_parser.data.synthetic_cache import write_synthetic_split  # noqa: E402
 from dspf_parser.data.synthetic import draw_preview  # noqa: E402
 
 

@@ -1,7 +1,19 @@
 """Config keys of dspf-parser. Call :func:`add_dspf_config` on a detectron2 ``CfgNode``."""
 from detectron2.config import CfgNode as CN
 
-__all__ = ["add_dspf_config"]
+__all__ = ["add_dspf_config", "IGNORED_TRAIN_INPUT_KEYS", "check_train_input_keys"]
+
+#: detectron2's standard training-input keys that dspf-parser's training mapper does not read,
+#: with what to set instead (``INPUT.DSPF.*``).
+IGNORED_TRAIN_INPUT_KEYS = {
+    "MIN_SIZE_TRAIN": "INPUT.DSPF.SCALE_RANGE and INPUT.DSPF.CROP_SIZE",
+    "MIN_SIZE_TRAIN_SAMPLING": "INPUT.DSPF.SCALE_RANGE",
+    "MAX_SIZE_TRAIN": "INPUT.DSPF.SCALE_RANGE and INPUT.DSPF.CROP_SIZE",
+    "RANDOM_FLIP": "INPUT.DSPF.FLIP_PROB (0 disables the flip)",
+    "CROP.ENABLED": "INPUT.DSPF.CROP_SIZE",
+    "CROP.TYPE": "INPUT.DSPF.CROP_SIZE",
+    "CROP.SIZE": "INPUT.DSPF.CROP_SIZE",
+}
 
 
 def add_dspf_config(cfg: CN) -> None:
@@ -125,3 +137,36 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.INPUT.DSPF.COLOR_JITTER = 0.4
     # Horizontal flip probability (it also swaps left/right part labels and joints).
     cfg.INPUT.DSPF.FLIP_PROB = 0.5
+
+
+def _get(node: CN, dotted: str):
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def check_train_input_keys(cfg: CN) -> None:
+    """Raise if a standard ``INPUT.*`` training key that this project ignores was changed.
+
+    The training mapper takes its augmentation from ``INPUT.DSPF.*`` only; a changed
+    ``INPUT.MIN_SIZE_TRAIN``, ``INPUT.RANDOM_FLIP``, ``INPUT.CROP.*``, ... (see
+    :data:`IGNORED_TRAIN_INPUT_KEYS`) would otherwise be silently lost. "Changed" means different
+    from the installed detectron2's ``get_cfg()`` default.
+
+    Raises:
+        ValueError: naming every changed key, its value and the ``INPUT.DSPF`` key to use.
+    """
+    from detectron2.config import get_cfg
+
+    defaults = get_cfg().INPUT
+    changed = []
+    for key, instead in IGNORED_TRAIN_INPUT_KEYS.items():
+        try:
+            value, default = _get(cfg.INPUT, key), _get(defaults, key)
+        except KeyError:
+            continue
+        if value != default:
+            changed.append(f"INPUT.{key}={value!r} (default {default!r}; set {instead})")
+    if changed:
+        raise ValueError("dspf-parser's training augmentation ignores these detectron2 INPUT keys, which "
+                         "the config changes: " + "; ".join(changed) + ". Leave them at their defaults.")

@@ -13,7 +13,8 @@ from detectron2.structures import Instances
 
 from dspf_parser.data.annotations import load_human_annotations
 from dspf_parser.data.categories import MHP_V2_SCHEMA as S
-from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split, write_synthetic_split
+from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split
+from dspf_parser.data.synthetic_cache import write_synthetic_split
 from dspf_parser.evaluation.evaluate_folder import main
 from dspf_parser.utils.mhp_submission import MHPSubmissionWriter
 
@@ -105,6 +106,9 @@ def test_mhp_png_without_scores_is_an_error(mhp_gt, tmp_path):
 # ----------------------------------------------------------------------------------------------
 # PASCAL-Person-Part / PGN-style AP^r
 # ----------------------------------------------------------------------------------------------
+from test_real_datasets import PASCAL_DISK_ID  # noqa: E402
+
+
 def _write_pascal_gt(split_dir):
     """Two 20x30 images in the instance-level layout. Returns {image: [(class, person, mask)]}."""
     for sub in ("Images", "Category_ids", "Human_ids"):
@@ -118,7 +122,8 @@ def _write_pascal_gt(split_dir):
         cat[5:10, 15 + n:20], hum[5:10, 15 + n:20] = 1, 2   # a second head: two regions of class 1
         cat[10:18, 15:20], hum[10:18, 15:20] = 6, 2
         cv2.imwrite(os.path.join(split_dir, "Images", f"{image_id}.jpg"), np.zeros((20, 30, 3), np.uint8))
-        cv2.imwrite(os.path.join(split_dir, "Category_ids", f"{image_id}.png"), cat)
+        disk = np.vectorize(PASCAL_DISK_ID.get)(cat).astype(np.uint8)  # the instance-level copy's ids
+        cv2.imwrite(os.path.join(split_dir, "Category_ids", f"{image_id}.png"), disk)
         cv2.imwrite(os.path.join(split_dir, "Human_ids", f"{image_id}.png"), hum)
         regions[image_id] = [(int(c), int(p), (cat == c) & (hum == p))
                              for p in (1, 2) for c in np.unique(cat[hum == p]) if c > 0]

@@ -9,7 +9,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split, write_synthetic_split
+from dspf_parser.data.mhp_v2_layout import load_mhp_v2_split
+from dspf_parser.data.synthetic_cache import write_synthetic_split
 from dspf_parser.ops.matching import round_matching, solve_matching
 
 

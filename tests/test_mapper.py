@@ -157,3 +157,41 @@ def test_unlabelled_people_are_ignored_not_background(tmp_path):
     assert out["part_seg"][0, 0] == 0
     flipped = _mapper([T.RandomFlip(prob=1.0)])(d)
     assert torch.all(flipped["part_seg"][25:35, W - 55 : W - 40] == 255)
+
+
+class _Pad(T.Augmentation):
+    """Pads 4 px right and 6 px bottom, segmentations with ``seg_pad_value`` (fvcore's
+    ``PadTransform``, the same on every detectron2 version)."""
+
+    def __init__(self, seg_pad_value):
+        super().__init__()
+        self.seg_pad_value = seg_pad_value
+
+    def get_transform(self, image):
+        return T.PadTransform(0, 0, 4, 6, image.shape[1], image.shape[0], 0, self.seg_pad_value)
+
+
+@pytest.mark.parametrize("seg_pad_value", [0, 255, 7])
+def test_padding_is_unscored_whatever_the_segmentation_pad_value(tmp_path, seg_pad_value):
+    # detectron2 main's FixedSizeCrop pads segmentations with 255, 0.6's with 0; the targets
+    # must not depend on it (255 used to become person id 255 and crash the flip table).
+    parts, kps = _person()
+    d = _write_sample(tmp_path, [parts], [kps])
+    plain = _mapper([])(d)
+    out = _mapper([_Pad(seg_pad_value), T.RandomFlip(prob=1.0)])(d)
+    assert out["part_seg"].shape == (H + 6, W + 4)
+    # After the flip the 4 padded columns are on the left, the 6 padded rows at the bottom.
+    assert torch.all(out["part_seg"][H:] == 255) and torch.all(out["part_seg"][:, :4] == 255)
+    assert torch.all(out["instance_seg"][H:] == 0) and torch.all(out["instance_seg"][:, :4] == 0)
+    assert torch.equal(out["instance_seg"][:H, 4:], plain["instance_seg"].flip(-1))
+    assert torch.equal(out["part_seg"][:H, 4:] == RIGHT_ARM, plain["part_seg"].flip(-1) == LEFT_ARM)
+
+
+def test_fixed_size_crop_pads_segmentations_with_zero():
+    from dspf_parser.data.transforms import fixed_size_crop
+
+    seg = np.full((5, 7), 3, np.uint8)
+    t = fixed_size_crop((8, 9)).get_transform(np.zeros((5, 7, 3), np.uint8))
+    padded = t.apply_segmentation(seg)
+    assert padded.shape == (8, 9) and np.all(padded[5:] == 0) and np.all(padded[:, 7:] == 0)
+    assert np.all(padded[:5, :7] == 3)

@@ -2,10 +2,12 @@
 the shared part-map helper, and the benchmark configs (no download, CPU)."""
 import json
 import os
+import sys
 
 import cv2
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -17,7 +19,7 @@ from dspf_parser import add_dspf_config
 from dspf_parser.data.annotations import load_human_annotations, load_person_parts
 from dspf_parser.data.categories import (DENSEPOSE_SCHEMA, MHP_V2_SCHEMA, PASCAL_PERSON_PART_SCHEMA, SCHEMAS,
                                          get_schema)
-from dspf_parser.data.datasets.pascal_person_part import load_pascal_person_part_split
+from dspf_parser.data.datasets.pascal_person_part import LABEL_ORDERS, load_pascal_person_part_split
 from dspf_parser.data.mhp_v2_layout import write_mhp_v2_sample
 from dspf_parser.data.synthetic import SyntheticSample
 from dspf_parser.evaluation import InstanceParsingEvaluator, PartParsingEvaluator
@@ -244,11 +246,19 @@ def test_densepose_missing_files_name_the_path(datasets_root):
 # ----------------------------------------------------------------------------------------------
 # PASCAL-Person-Part
 # ----------------------------------------------------------------------------------------------
-def write_pascal_split(split_dir, list_name="test_id.txt", joints=True):
-    """One 20x30 image: person 1 head + torso, person 2 upper arms + lower legs, person 3 with no
-    part pixel, and a part pixel outside every person. Returns (categories, humans)."""
-    for sub in ("Images", "Category_ids", "Human_ids", "Joints"):
+#: schema part id -> on-disk id of the instance-level copy (the inverse of its LABEL_ORDERS row)
+PASCAL_DISK_ID = {schema: disk for disk, schema in enumerate(LABEL_ORDERS["instance_level"])}
+
+
+def write_pascal_split(split_dir, list_name="test_id.txt"):
+    """One 20x30 image of the instance-level copy: person 1 head + torso, person 2 upper arms +
+    lower legs, person 3 with no part pixel, and a part pixel outside every person; part ids on
+    disk in that copy's order, the list in ../tools/, Xia et al. joints in ../pose_annotations/
+    (pose persons out of order: a pose off every person first, then person 1's). Returns
+    (categories in schema ids, humans)."""
+    for sub in ("Images", "Category_ids", "Human_ids"):
         os.makedirs(os.path.join(split_dir, sub), exist_ok=True)
+    root = os.path.dirname(split_dir)
     cat = np.zeros((20, 30), np.uint8)
     hum = np.zeros((20, 30), np.uint8)
     cat[2:6, 2:8], hum[2:6, 2:8] = 1, 1
@@ -257,16 +267,21 @@ def write_pascal_split(split_dir, list_name="test_id.txt", joints=True):
     cat[10:18, 15:20], hum[10:18, 15:20] = 6, 2
     hum[0:2, 25:30] = 3
     cat[18:20, 0:3] = 5
+    disk = np.vectorize(PASCAL_DISK_ID.get)(cat).astype(np.uint8)
     cv2.imwrite(os.path.join(split_dir, "Images", "2008_000001.jpg"), np.zeros((20, 30, 3), np.uint8))
-    cv2.imwrite(os.path.join(split_dir, "Category_ids", "2008_000001.png"), cat)
+    cv2.imwrite(os.path.join(split_dir, "Category_ids", "2008_000001.png"), disk)
     cv2.imwrite(os.path.join(split_dir, "Human_ids", "2008_000001.png"), hum)
-    if joints:
-        kp = np.zeros((14, 3))
-        kp[13] = (4, 2, 2)   # head top of person 1
-        kp[12] = (4, 6, 1)   # neck, occluded
-        with open(os.path.join(split_dir, "Joints", "2008_000001.json"), "w") as f:
-            json.dump({"1": kp.tolist()}, f)
-    with open(os.path.join(split_dir, list_name), "w") as f:
+    os.makedirs(os.path.join(root, "pose_annotations"), exist_ok=True)
+    xia = np.zeros((2, 14, 3))
+    xia[0, 0] = (11, 17, 1)    # a pose on nobody (between the people)
+    xia[0, 1] = (11, 3, 1)
+    xia[1, 0] = (4, 2, 1)      # person 1: head (top), visible (Xia v = 1)
+    xia[1, 1] = (4, 6, 2)      # neck, occluded (Xia v = 2)
+    xia[1, 2] = (-1, 5, 1)     # a negative coordinate: absent
+    boxes = np.array([[10, 2, 13, 18], [2, 2, 8, 14]], float)
+    scipy.io.savemat(os.path.join(root, "pose_annotations", "2008_000001.mat"), {"joints": xia, "boxes": boxes})
+    os.makedirs(os.path.join(root, "tools"), exist_ok=True)
+    with open(os.path.join(root, "tools", list_name), "w") as f:
         f.write("2008_000001\n")
     return cat, hum
 
@@ -289,12 +304,29 @@ def test_pascal_person_part_reader(datasets_root):
     ignore = np.zeros((20, 30), bool)
     ignore[0:2, 25:30] = ignore[18:20, 0:3] = True
     np.testing.assert_array_equal(gt.ignore_mask, ignore)
-    # Another on-disk id order is remapped to the schema's.
+    # The semantic release's order reads the on-disk ids as they are.
     recs = load_pascal_person_part_split(str(datasets_root / "pascal-person-part" / "Testing"), "test_id.txt",
-                                         "parsing_rcnn")
-    remapped = load_human_annotations(recs[0], s.num_parts, s.num_keypoints).part_map
-    assert remapped[3, 3] == s.part_classes.index("Lower-arms")   # on-disk 1 = Lower-arm there
-    assert remapped[7, 3] == s.part_classes.index("Head")         # on-disk 2 = Head there
+                                         "semantic")
+    as_is = load_human_annotations(recs[0], s.num_parts, s.num_keypoints).part_map
+    assert as_is[3, 3] == PASCAL_DISK_ID[s.part_classes.index("Head")] == s.part_classes.index("Torso")
+    assert as_is[7, 3] == PASCAL_DISK_ID[s.part_classes.index("Torso")] == s.part_classes.index("Lower-arms")
+
+
+def test_pascal_joints_missing_or_unreadable(datasets_root):
+    split = datasets_root / "pascal-person-part" / "Testing"
+    write_pascal_split(str(split))
+    mat = datasets_root / "pascal-person-part" / "pose_annotations" / "2008_000001.mat"
+    mat.write_bytes(b"not a mat file" * 8)
+    with pytest.raises(ValueError, match=str(mat)):
+        load_pascal_person_part_split(str(split), "test_id.txt")
+    os.remove(mat)
+    with pytest.raises(FileNotFoundError, match=str(mat)):
+        load_pascal_person_part_split(str(split), "test_id.txt")
+    (rec,) = load_pascal_person_part_split(str(split), "test_id.txt", missing_joints="skip")
+    assert len(rec["annotations"]) == 2 and not any(any(a["keypoints"]) for a in rec["annotations"])
+    os.rmdir(mat.parent)
+    with pytest.raises(FileNotFoundError, match="pose_annotations"):
+        load_pascal_person_part_split(str(split), "test_id.txt")
 
 
 def test_pascal_errors_name_the_path(datasets_root):
@@ -374,3 +406,18 @@ def test_benchmark_configs(bench):
     model = build_model(cfg)
     assert type(model).__name__ == "DSPFParser"
     assert sum(p.numel() for p in model.parameters()) > 20_000_000
+
+
+def test_prepare_pascal_person_part_checks_previews_and_writes_lists(datasets_root, tmp_path, capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(CONFIG_DIR), "datasets"))
+    import prepare_pascal_person_part as prep
+
+    root = datasets_root / "pascal-person-part"
+    write_pascal_split(str(root / "Testing"))
+    os.remove(root / "tools" / "test_id.txt")
+    assert prep.main(["--root", str(root), "--write-lists", "--preview", "1", "--output", str(tmp_path / "p")]) == 0
+    assert (root / "tools" / "test_id.txt").read_text() == "2008_000001\n"
+    out = capsys.readouterr().out
+    assert "'persons': 2" in out and "'persons_with_joints': 1" in out and "'Head': 24" in out
+    panel = cv2.imread(str(tmp_path / "p" / "Testing_2008_000001.png"))
+    assert panel.shape == (40, 180, 3)

@@ -113,3 +113,27 @@ def test_skipped_bad_samples_are_counted_across_workers(tmp_path, caplog):
         trainer.train()
     assert trainer._bad_samples_skipped > 0
     assert any("bad samples skipped (DATALOADER.BAD_SAMPLES skip)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(__import__("detectron2.engine.train_loop", fromlist=["TrainerBase"]).TrainerBase,
+                                "after_backward"),
+                    reason="this detectron2 has no after_backward hook (added after 0.6)")
+def test_after_backward_hooks_run_between_backward_and_step(tmp_path):
+    from detectron2.engine import HookBase
+
+    trainer = _trainer(tmp_path, "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()")
+    seen = []
+
+    class GradSeen(HookBase):
+        def before_step(self):
+            self._before = [p.detach().clone() for p in self.trainer.model.parameters()]
+
+        def after_backward(self):
+            params = list(self.trainer.model.parameters())
+            has_grad = any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+            unchanged = all(torch.equal(a, p.detach()) for a, p in zip(self._before, params))
+            seen.append((self.trainer.iter, has_grad, unchanged))
+
+    trainer.register_hooks([GradSeen()])
+    trainer.train()
+    assert seen == [(i, True, True) for i in range(4)]

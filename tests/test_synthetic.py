@@ -10,14 +10,13 @@ import scipy.io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dspf_parser.data import mhp_v2_layout as layout
+from dspf_parser.data import synthetic_cache
 from dspf_parser.data.categories import MHP_V2_SCHEMA
-from dspf_parser.data.mhp_v2_layout import (
+from dspf_parser.data.mhp_v2_layout import default_pose_order, load_mhp_v2_split, read_person_maps
+from dspf_parser.data.synthetic_cache import (
     default_synthetic_root,
     ensure_synthetic_split,
-    load_mhp_v2_split,
     read_complete_marker,
-    read_person_maps,
     synthetic_image_seed,
     write_synthetic_split,
 )
@@ -266,35 +265,45 @@ def test_round_trip(dataset):
         assert np.abs(img.astype(int) - s.image.astype(int)).mean() < 8
         assert len(rec["annotations"]) == s.num_people
         for pid, ann in enumerate(rec["annotations"], start=1):
-            assert set(ann) == {"person_id", "parsing_file", "keypoints", "bbox"}
-            assert ann["person_id"] == pid
-            assert os.path.basename(ann["parsing_file"]) == f"{rec['image_id']}_{s.num_people}_{pid}.png"
+            assert set(ann) == {"person_id", "parsing_file", "keypoints", "bbox", "bbox_mode", "category_id",
+                                "iscrowd", "pose_link_score"}
+            assert ann["person_id"] == pid and (ann["bbox_mode"], ann["category_id"], ann["iscrowd"]) == (0, 0, 0)
+            # The release's zero-padded names.
+            assert os.path.basename(ann["parsing_file"]) == f"{rec['image_id']}_{s.num_people:02d}_{pid:02d}.png"
             assert len(ann["keypoints"]) == 48
+            # The shuffled poses were linked back to their own person.
             np.testing.assert_array_equal(np.float32(ann["keypoints"]).reshape(16, 3), s.keypoints[pid - 1])
             np.testing.assert_array_equal(np.float32(ann["bbox"]), s.boxes[pid - 1])
-            png = cv2.imread(ann["parsing_file"], cv2.IMREAD_UNCHANGED)
-            np.testing.assert_array_equal(png, s.person_part_map(pid))
+            png = cv2.imread(ann["parsing_file"], cv2.IMREAD_UNCHANGED)  # BGR
+            assert png.shape == (h, w, 3) and not png[..., :2].any()
+            np.testing.assert_array_equal(png[..., 2], s.person_part_map(pid))
         part_map, instance_map = read_person_maps(rec)
         np.testing.assert_array_equal(part_map, s.part_map)
         np.testing.assert_array_equal(instance_map, s.instance_map)
 
 
 def test_mat_structure(dataset):
-    rec = load_mhp_v2_split(dataset, "train")[0]
-    mat = scipy.io.loadmat(os.path.join(dataset, "train", "pose_annos", "000001.mat"))
-    keys = sorted(k for k in mat if not k.startswith("__"))
-    assert keys == [f"person_{i}" for i in range(len(rec["annotations"]))]
-    for i, ann in enumerate(rec["annotations"]):
-        arr = mat[f"person_{i}"]
-        assert arr.shape == (20, 3)
-        kp = np.float32(ann["keypoints"]).reshape(16, 3)
-        flag = {2: 0, 1: 1, 0: 2}
-        for j in range(16):
-            assert arr[j, 2] == flag[int(kp[j, 2])]
-            if kp[j, 2] == 0:
-                assert tuple(arr[j, :2]) == (-1, -1)
-        x0, y0, x1, y1 = ann["bbox"]
-        assert tuple(arr[18, :2]) == (x0, y0) and tuple(arr[19, :2]) == (x1 - 1, y1 - 1)
+    recs = load_mhp_v2_split(dataset, "train")
+    shuffled = 0
+    for rec in recs:
+        mat = scipy.io.loadmat(os.path.join(dataset, "train", "pose_annos", f"{rec['image_id']}.mat"))
+        keys = sorted(k for k in mat if not k.startswith("__"))
+        assert keys == [f"person_{i}" for i in range(len(rec["annotations"]))]
+        order = default_pose_order(rec["image_id"], len(rec["annotations"]))
+        shuffled += order != sorted(order)
+        for i, pid in enumerate(order):
+            arr = mat[f"person_{i}"]
+            assert arr.shape == (20, 3)
+            ann = rec["annotations"][pid - 1]
+            kp = np.float32(ann["keypoints"]).reshape(16, 3)
+            flag = {2: 0, 1: 1, 0: 2}
+            for j in range(16):
+                assert arr[j, 2] == flag[int(kp[j, 2])]
+                if kp[j, 2] == 0:
+                    assert tuple(arr[j, :2]) == (-1, -1)
+            x0, y0, x1, y1 = ann["bbox"]
+            assert tuple(arr[18, :2]) == (x0, y0) and tuple(arr[19, :2]) == (x1 - 1, y1 - 1)
+    assert shuffled, "no image of the fixture has its poses out of part-map order"
 
 
 def test_complete_marker_caching(tmp_path):
@@ -326,13 +335,13 @@ def test_complete_marker_caching(tmp_path):
 def test_concurrent_ensure_generates_once(tmp_path, monkeypatch):
     root = str(tmp_path / "conc")
     calls = []
-    real = layout.write_synthetic_split
+    real = synthetic_cache.write_synthetic_split
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(layout, "write_synthetic_split", counting)
+    monkeypatch.setattr(synthetic_cache, "write_synthetic_split", counting)
     params = dict(split="train", num_images=4, seed=0, image_size=(48, 48), max_people=2)
     with concurrent.futures.ThreadPoolExecutor(3) as ex:
         roots = list(ex.map(lambda _: ensure_synthetic_split(root=root, progress=False, **params), range(3)))
@@ -377,7 +386,7 @@ def test_error_corrupt_mat(copy):
 @pytest.mark.parametrize("content,problem", [
     ({"person_0": np.zeros((16, 3), np.float32)}, "shape"),
     ({"people": np.zeros((20, 3), np.float32)}, "unexpected variable"),
-    ({"person_7": np.zeros((20, 3), np.float32)}, "expected person_0"),
+    ({"person_0": np.full((20, 3), np.nan, np.float32)}, "non-finite"),
 ])
 def test_error_bad_mat_content(copy, content, problem):
     path = os.path.join(copy, "train", "pose_annos", "000001.mat")

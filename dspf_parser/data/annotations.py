@@ -54,8 +54,16 @@ class HumanAnnotations:
 
 
 def read_label_png(path: str) -> np.ndarray:
-    """A label PNG as ``[H, W]`` integers: palette indices, gray values, or the one channel of a
-    colour PNG that holds the labels (equal channels, or a single non-zero channel)."""
+    """A label PNG as ``[H, W]`` integers (the project's one reader of label PNGs, PIL).
+
+    Palette PNGs give their indices, grey PNGs their values, colour PNGs (RGB, RGBA: alpha
+    ignored) the R channel when G and B are zero (the LV-MHP-v2 part maps) or the common value
+    when the three channels are equal.
+
+    Raises:
+        FileNotFoundError: missing or unreadable file (the message names it).
+        ValueError: a colour PNG whose labels are in no single channel (names the file).
+    """
     try:
         with Image.open(path) as im:
             im.load()
@@ -65,14 +73,17 @@ def read_label_png(path: str) -> np.ndarray:
     except Exception as e:  # PIL raises several types for corrupt files
         raise FileNotFoundError(f"{path}: part annotation missing or not a readable image ({e})") from e
     if arr.ndim == 3:
-        chans = [arr[..., c] for c in range(min(arr.shape[2], 3))]
-        if all(np.array_equal(chans[0], c) for c in chans[1:]):
-            arr = chans[0]
+        if arr.shape[2] < 3:
+            arr = arr[..., 0]  # LA: grey + alpha
         else:
-            nonzero = [c for c in chans if c.any()]
-            if len(nonzero) != 1:
-                raise ValueError(f"{path}: cannot tell which channel holds the part labels (shape {arr.shape})")
-            arr = nonzero[0]
+            r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+            if not g.any() and not b.any():
+                arr = r
+            elif np.array_equal(r, g) and np.array_equal(r, b):
+                arr = r
+            else:
+                raise ValueError(f"{path}: colour label PNG with labels in no single channel "
+                                 f"(expected the id in R with G = B = 0, or three equal channels)")
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     return arr
@@ -98,7 +109,7 @@ def _decode_rle(rle: Dict, height: int, width: int, where: str) -> np.ndarray:
 
 
 def load_person_parts(anno: Dict, height: int, width: int, num_parts: int,
-                      image: Optional[str] = None) -> np.ndarray:
+                      image: Optional[str] = None, out_of_range: str = "error") -> np.ndarray:
     """One person's ``[H, W]`` uint8 part map from ``parsing_file`` (PNG) or ``parsing_rles``.
 
     Args:
@@ -106,6 +117,9 @@ def load_person_parts(anno: Dict, height: int, width: int, num_parts: int,
         height, width: the image size; the part map must have it.
         num_parts: number of part classes including background; ids must be ``< num_parts``.
         image: the image's file name, used in error messages.
+        out_of_range: what a PNG value ``>= num_parts`` (e.g. 255) does: ``"error"`` (raise) or
+            ``"keep"`` (returned as it is, for evaluations that ignore such pixels as the
+            official LV-MHP-v2 script does).
 
     Raises:
         FileNotFoundError: missing or unreadable PNG (the message names the file).
@@ -119,7 +133,11 @@ def load_person_parts(anno: Dict, height: int, width: int, num_parts: int,
         if parts.shape != (height, width):
             raise ValueError(f"{path}: part map is {parts.shape[1]}x{parts.shape[0]} but its image "
                              f"{image or ''} is {width}x{height}")
-        if parts.size and (int(parts.max()) >= num_parts or int(parts.min()) < 0):
+        if out_of_range not in ("error", "keep"):
+            raise ValueError(f"out_of_range must be 'error' or 'keep', got {out_of_range!r}")
+        if parts.size and int(parts.min()) < 0:
+            raise ValueError(f"{path}: negative part id {int(parts.min())}")
+        if parts.size and int(parts.max()) >= num_parts and out_of_range == "error":
             raise ValueError(f"{path}: part id {int(parts.max())} out of range (the schema has {num_parts} classes)")
         return parts.astype(np.uint8)
     if "parsing_rles" in anno and anno["parsing_rles"] is not None:

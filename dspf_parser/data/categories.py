@@ -7,6 +7,7 @@ on class counts, joint order, limb list and what a horizontal flip swaps.
 Coordinate convention used everywhere in the project: a joint ``(x, y)`` is in *pixel index*
 coordinates of its image, i.e. the centre of pixel ``[row, col]`` is ``(x=col, y=row)``.
 """
+import colorsys
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
@@ -18,6 +19,7 @@ __all__ = [
     "SCHEMAS",
     "get_schema",
     "flip_permutation",
+    "part_colors",
 ]
 
 
@@ -97,17 +99,55 @@ class HumanSchema:
         return len(self.limbs)
 
     def metadata(self) -> Dict[str, object]:
-        """Fields for ``MetadataCatalog.get(name).set(**schema.metadata())``."""
+        """Fields for ``MetadataCatalog.get(name).set(**schema.metadata())``.
+
+        detectron2's own fields, so ``Visualizer.draw_dataset_dict`` and
+        ``tools/visualize_data.py``-style browsing work: ``thing_classes`` (one class,
+        ``"person"``, ``category_id`` 0) and ``thing_colors``; ``keypoint_names``,
+        ``keypoint_flip_map`` (pairs of joint names a flip swaps) and
+        ``keypoint_connection_rules`` (``(name_a, name_b, (r, g, b))`` per limb, left limbs
+        blue, right limbs red, others green); ``stuff_classes`` (the part classes) and
+        ``stuff_colors`` (:func:`part_colors`). The project's own: ``schema``,
+        ``keypoint_limbs``, ``keypoint_oks_sigmas``, ``part_flip_map``,
+        ``keypoint_flip_indices``, ``ignore_label``.
+        """
+        names = self.keypoint_names
+        flip_pairs = [(names[i], names[j]) for i, j in enumerate(self.keypoint_flip) if i < j]
+
+        def side(name: str) -> str:
+            return "left" if "left" in name.lower() else "right" if "right" in name.lower() else ""
+
+        colours = {"left": (0, 0, 255), "right": (255, 0, 0), "": (0, 255, 0)}
+        rules = []
+        for a, b in self.limbs:
+            sides = {side(names[a]), side(names[b])} - {""}
+            rules.append((names[a], names[b], colours[sides.pop() if len(sides) == 1 else ""]))
         return {
             "schema": self.name,
+            "thing_classes": ["person"],
+            "thing_colors": [(220, 20, 60)],
             "stuff_classes": list(self.part_classes),
-            "keypoint_names": list(self.keypoint_names),
+            "stuff_colors": part_colors(self.num_parts),
+            "keypoint_names": list(names),
+            "keypoint_flip_map": flip_pairs,
+            "keypoint_connection_rules": rules,
             "keypoint_limbs": [list(l) for l in self.limbs],
             "keypoint_oks_sigmas": list(self.oks_sigmas),
             "part_flip_map": list(self.part_flip),
             "keypoint_flip_indices": list(self.keypoint_flip),
             "ignore_label": 255,
         }
+
+
+def part_colors(num_classes: int) -> List[Tuple[int, int, int]]:
+    """``num_classes`` distinct RGB colours, background (index 0) black: hues spaced by the
+    golden ratio, alternating saturation and value, so neighbouring ids differ strongly."""
+    out = [(0, 0, 0)]
+    for i in range(1, num_classes):
+        hue = (i * 0.618033988749895) % 1.0
+        r, g, b = colorsys.hsv_to_rgb(hue, 1.0 if i % 2 else 0.65, 1.0 if (i // 2) % 2 else 0.8)
+        out.append((int(round(r * 255)), int(round(g * 255)), int(round(b * 255))))
+    return out
 
 
 MHP_V2_PARTS = (

@@ -12,6 +12,7 @@ from detectron2.structures import Boxes, Instances, Keypoints
 from detectron2.utils.file_io import PathManager
 from PIL import Image, ImageOps
 
+from ..config import check_train_input_keys
 from ..ops.targets import dspf_targets, keypoint_targets, limb_targets
 from .annotations import load_human_annotations
 from .categories import HumanSchema, get_schema
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# Values of the mapper's "scored" mask (neither is a fill value of any augmentation).
+_SCORED, _UNSCORED = 1, 2
 
 #: Values of ``DATALOADER.BAD_SAMPLES``.
 BAD_SAMPLE_POLICIES = ("error", "skip")
@@ -197,6 +201,8 @@ class DSPFDatasetMapper:
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
+        if is_train:
+            check_train_input_keys(cfg)
         return {
             "is_train": is_train,
             "augmentations": build_augmentations(cfg, is_train),
@@ -259,15 +265,19 @@ class DSPFDatasetMapper:
         h, w = image.shape[:2]
         instance_map = transforms.apply_segmentation(gt.instance_map)
         # Pixels whose part label is trusted: inside the (rotated, padded) image and not on an
-        # unlabelled person (the dict's ignore_rles).
-        scored = np.ones_like(gt.part_map)
+        # unlabelled person (the dict's ignore_rles). Marked SCORED (1) against UNSCORED (2), so
+        # whatever value an augmentation fills new pixels with (0 for rotations and for
+        # detectron2 0.6's padding, 255 for main's FixedSizeCrop default) reads as unscored
+        # and the padded part and instance values are never used.
+        scored = np.full_like(gt.part_map, _SCORED)
         if gt.ignore_mask is not None:
-            scored[gt.ignore_mask & (gt.instance_map == 0)] = 0
-        scored = transforms.apply_segmentation(scored)
+            scored[gt.ignore_mask & (gt.instance_map == 0)] = _UNSCORED
+        scored = transforms.apply_segmentation(scored) == _SCORED
+        part_map = np.where(scored, part_map, 0)
         if count_horizontal_flips(transforms) % 2 == 1:
             part_map = self._part_flip_lut[part_map]
-        part_map = np.where(scored > 0, part_map, self.ignore_value).astype(np.int64)
-        instance_map = np.where(scored > 0, instance_map, 0).astype(np.int64)
+        part_map = np.where(scored, part_map, self.ignore_value).astype(np.int64)
+        instance_map = np.where(scored, instance_map, 0).astype(np.int64)
         keypoints = transform_keypoints(gt.keypoints, transforms, (h, w), list(self.schema.keypoint_flip))
 
         kp = torch.from_numpy(keypoints)

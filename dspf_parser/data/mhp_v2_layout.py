@@ -1,91 +1,92 @@
-"""Reader and writer of the LV-MHP-v2 on-disk layout (numpy, cv2, scipy.io; no detectron2).
+"""Reader and writer of the LV-MHP-v2 on-disk layout (numpy, cv2, PIL, scipy; no detectron2).
 
-Layout (``root`` is the folder holding ``list/`` and the split folders)::
+The conventions are those of the real release (``../shared/design/datasets.md``; official
+repository's v2 evaluation code, annotation tools and issues #13, #40, #44, #45). Layout
+(``root`` is the folder holding ``list/`` and the split folders)::
 
-    root/list/<split>.txt                       one image name per line (no extension)
-    root/<split>/images/<name>.jpg
-    root/<split>/parsing_annos/<name>_<N>_<k>.png   one per person, k = 1..N (1-based),
-                                                N = number of persons in the image
-    root/<split>/pose_annos/<name>.mat
-    root/<split>/.complete                      synthetic data only: generation parameters (JSON)
+    root/list/<split>.txt                         one image id per line (no extension)
+    root/<split>/images/<id>.jpg
+    root/<split>/parsing_annos/<id>_<NN>_<KK>.png   one per person, KK = 01..NN (1-based),
+                                                  NN = number of persons; both ZERO-PADDED
+                                                  to two digits ("96_03_01.png")
+    root/<split>/pose_annos/<id>.mat
+    root/<split>/.complete                        synthetic data only: parameters (JSON,
+                                                  :mod:`dspf_parser.data.synthetic_cache`)
 
-Parsing PNGs are single-channel 8-bit images of the image size whose values are the MHPv2 part
-ids (0..58) on that person's pixels and 0 elsewhere. (The reader of pixel data,
-:func:`read_person_maps`, also accepts 3-channel PNGs whose channels are equal, or whose label
-sits in a single non-zero channel.)
+Parsing PNGs are 3-channel 8-bit images of the image size with the MHPv2 part id (0..58) in the
+R channel (G = B = 0; the official code reads ``[:, :, 0]`` of the RGB array) on that person's
+pixels and 0 elsewhere; single-channel PNGs are read too
+(:func:`dspf_parser.data.annotations.read_label_png`, the one reader of label PNGs). Unpadded
+names (``96_3_1.png``) do not occur in the release and are an error.
 
-Pose ``.mat`` structure (as in the official LV-MHP-v2 release: one MATLAB struct per image read
-with ``scipy.io.loadmat``; this is the structure written here and the one the reader accepts):
+Pose ``.mat`` (one per image, read with ``scipy.io.loadmat``):
 
-* one variable per person, named ``person_<i>`` with a **0-based** ``i`` (``person_0`` ...
-  ``person_<N-1>``); ``person_<i>`` belongs to the parsing PNG ``<name>_<N>_<i+1>.png`` and to
-  the record's ``person_id = i + 1``. Variables whose names start with ``__`` (``__header__``,
-  ``__version__``, ``__globals__``) are ignored; any other variable is an error;
-* each ``person_<i>`` is a ``20 x 3`` numeric array (float32 when written here), rows:
+* variables ``person_<i>`` with a 0-based ``i``; ``__header__`` etc. are ignored, any other
+  variable is an error. ``person_<i>`` is NOT the person of ``<id>_<NN>_<i+1>.png``: the pose
+  persons are in another order, and some persons have no pose (an image may have none at all).
+  Poses are linked to the part maps geometrically (:func:`dspf_parser.data.pose_linking.link_poses`:
+  an optimal one-to-one assignment on how well each pose's joints and box fall on each person's
+  mask); a person without a linked pose keeps its part labels and gets no joints (so no DSPF
+  target); a pose linked to no person is dropped (counted in the log);
+* each ``person_<i>`` is a ``20 x 3`` numeric array: rows ``0..15`` the 16 joints in MPII order
+  (:data:`MHP_V2_SCHEMA.keypoint_names`) as ``(x, y, flag)``, 0-based pixel-index coordinates,
+  flag ``0`` visible, ``1`` occluded, ``2`` out of image (written with ``x = y = -1``); a joint
+  with a negative coordinate is absent whatever its flag (the release has flag-0 joints with
+  negative coordinates); rows ``16, 17`` the face box corners (ignored); rows ``18, 19`` the
+  person box, top-left and bottom-right **inclusive** pixels (used for the linking only).
 
-  - ``0..15``: the 16 joints in MPII order (:data:`MHP_V2_SCHEMA.keypoint_names`) as
-    ``(x, y, flag)``; ``x, y`` in 0-based pixel-index coordinates (centre of pixel
-    ``[row, col]`` is ``(col, row)``); ``flag``: ``0`` = visible, ``1`` = labelled but occluded,
-    ``2`` = not labelled / outside the image, written with ``x = y = -1``. (The flag values
-    follow the official files, where labelled joints carry 0 and missing ones ``(-1, -1, 2)``.)
-  - ``16, 17``: face box, top-left and bottom-right **inclusive** pixel ``(x, y, 0)``; both rows
-    ``(-1, -1, 2)`` when no face pixel of the person is visible (ignored by the reader);
-  - ``18, 19``: person box, top-left and bottom-right **inclusive** pixel ``(x, y, 0)``.
-
-Record schema returned by :func:`load_mhp_v2_split` (plain dicts, Detectron2 style)::
+Record schema returned by :func:`load_mhp_v2_split` (detectron2 dataset dicts)::
 
     {"file_name": str, "image_id": str, "height": int, "width": int,
-     "annotations": [{"person_id": int (1-based), "parsing_file": str,
+     "annotations": [{"person_id": int (KK, 1-based), "parsing_file": str,
                       "keypoints": [x0, y0, v0, ..., x15, y15, v15] (floats),
-                      "bbox": [x0, y0, x1, y1]} ...]}
+                      "bbox": [x0, y0, x1, y1], "bbox_mode": BoxMode.XYXY_ABS (int 0),
+                      "category_id": 0, "iscrowd": 0, "pose_link_score": float}, ...]}
 
-with COCO visibility ``v`` (2 visible, 1 occluded, 0 not labelled, then ``x = y = 0``),
-keypoints in pixel-index coordinates, and ``bbox`` XYXY absolute in the pixel-edge convention
-(``x1 = last column + 1``, i.e. the .mat bottom-right pixel + 1), the same as
-:class:`dspf_parser.data.synthetic.SyntheticSample.boxes`. Annotations are sorted by
-``person_id``.
+with COCO visibility ``v`` (2 visible, 1 occluded, 0 absent with ``x = y = 0``; all zero for a
+person without a linked pose, ``pose_link_score`` then 0), keypoints in pixel-index
+coordinates, and ``bbox`` the tight box of the person's part-map pixels, XYXY in the pixel-edge
+convention (``x1 = last column + 1``), as :class:`dspf_parser.data.synthetic.SyntheticSample.boxes`.
+Annotations are sorted by ``person_id``.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import re
-import shutil
-import tempfile
 import zlib
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import scipy.io
 from PIL import Image
 
-from .paths import datasets_root
-from .synthetic import DEFAULT_HEIGHT_RANGE, FACE, SYNTHETIC_VERSION, SyntheticSample, generate_synthetic_image
+from .annotations import read_label_png
+from .pose_linking import link_poses
+from .synthetic import FACE, SyntheticSample
 
 __all__ = [
     "PARSING_NAME_RE",
+    "parsing_file_name",
+    "default_pose_order",
     "write_mhp_v2_sample",
-    "write_synthetic_split",
     "load_mhp_v2_split",
     "read_person_maps",
-    "default_synthetic_root",
-    "ensure_synthetic_split",
-    "synthetic_image_seed",
-    "synthetic_split_params",
-    "read_complete_marker",
 ]
 
 NUM_JOINTS = 16
 MAT_ROWS = 20
-#: ``<name>_<numPersons>_<personIdx>.png``; the name itself may contain underscores.
-PARSING_NAME_RE = re.compile(r"^(?P<name>.+)_(?P<num>\d+)_(?P<idx>\d+)\.png$")
+#: ``<id>_<NN>_<KK>.png`` (two-digit zero-padded counts); the id may contain underscores.
+PARSING_NAME_RE = re.compile(r"^(?P<name>.+)_(?P<num>\d{2,})_(?P<idx>\d{2,})\.png$")
+#: Detectron2's ``BoxMode.XYXY_ABS`` (its value; this module does not import detectron2).
+XYXY_ABS = 0
+logger = logging.getLogger(__name__)
 _PERSON_KEY_RE = re.compile(r"^person_(\d+)$")
 _MAT_FLAG_FROM_V = {2: 0.0, 1: 1.0}  # COCO v -> MHP flag (v = 0 -> flag 2 with x = y = -1)
 _V_FROM_MAT_FLAG = {0: 2.0, 1: 1.0}
-MARKER = ".complete"
 
 
 def _split_dirs(root: str, split: str) -> Dict[str, str]:
@@ -109,6 +110,11 @@ def _inclusive_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
     if len(xs) == 0:
         return None
     return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def parsing_file_name(image_name: str, num_persons: int, person_id: int) -> str:
+    """The release's part-map name ``<id>_<NN>_<KK>.png`` (``%02d`` counts, ``KK`` 1-based)."""
+    return f"{image_name}_{num_persons:02d}_{person_id:02d}.png"
 
 
 def _person_mat_array(sample: SyntheticSample, person_id: int) -> np.ndarray:
@@ -137,11 +143,23 @@ def _imwrite(path: str, array: np.ndarray, params: Sequence[int] = ()) -> None:
         raise OSError(f"could not write {path}")
 
 
-def write_mhp_v2_sample(root: str, split: str, image_name: str, sample: SyntheticSample) -> Dict[str, object]:
-    """Write one sample in the MHPv2 layout (image, per-person part PNGs, pose .mat).
+def default_pose_order(image_name: str, num_persons: int) -> List[int]:
+    """The synthetic writer's pose order: a permutation of ``1..num_persons`` seeded by the
+    image name (``person_<i>`` holds the pose of part map ``KK = order[i]``), so that, as in the
+    release, the pose order is not the part-map order."""
+    rng = np.random.default_rng(zlib.crc32(image_name.encode()))
+    return [int(k) + 1 for k in rng.permutation(num_persons)]
 
-    The caller appends ``image_name`` to ``root/list/<split>.txt``. Returns the written paths
-    ``{"image": str, "parsing": [str, ...], "pose": str}``.
+
+def write_mhp_v2_sample(root: str, split: str, image_name: str, sample: SyntheticSample,
+                        pose_order: Optional[Sequence[int]] = None) -> Dict[str, object]:
+    """Write one sample in the MHPv2 layout of the release (image, part PNGs, pose .mat).
+
+    Part maps go to ``parsing_file_name(image_name, N, k)`` as 3-channel PNGs with the part id
+    in R (G = B = 0); the poses to ``person_0 .. person_<M-1>`` in ``pose_order`` (1-based
+    person ids, default :func:`default_pose_order`; a subset leaves those persons without a
+    pose). The caller appends ``image_name`` to ``root/list/<split>.txt``. Returns the written
+    paths ``{"image": str, "parsing": [str, ...], "pose": str}``.
     """
     _check_name(image_name)
     d = _split_dirs(root, split)
@@ -150,15 +168,21 @@ def write_mhp_v2_sample(root: str, split: str, image_name: str, sample: Syntheti
     num = sample.num_people
     if num < 1:
         raise ValueError(f"{image_name}: a sample needs at least one person")
+    if num > 99:
+        raise ValueError(f"{image_name}: {num} persons; the two-digit file names allow at most 99")
+    order = default_pose_order(image_name, num) if pose_order is None else [int(k) for k in pose_order]
+    if len(set(order)) != len(order) or not all(1 <= k <= num for k in order):
+        raise ValueError(f"{image_name}: pose_order {order} is not a set of person ids 1..{num}")
     image_path = os.path.join(d["images"], f"{image_name}.jpg")
     _imwrite(image_path, sample.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
     parsing = []
-    mat = {}
     for pid in range(1, num + 1):
-        path = os.path.join(d["parsing"], f"{image_name}_{num}_{pid}.png")
-        _imwrite(path, sample.person_part_map(pid))
+        path = os.path.join(d["parsing"], parsing_file_name(image_name, num, pid))
+        bgr = np.zeros(sample.part_map.shape + (3,), np.uint8)
+        bgr[..., 2] = sample.person_part_map(pid)  # cv2 writes BGR: channel 2 is R
+        _imwrite(path, bgr)
         parsing.append(path)
-        mat[f"person_{pid - 1}"] = _person_mat_array(sample, pid)
+    mat = {f"person_{i}": _person_mat_array(sample, pid) for i, pid in enumerate(order)}
     pose_path = os.path.join(d["pose"], f"{image_name}.mat")
     scipy.io.savemat(pose_path, mat)
     return {"image": image_path, "parsing": parsing, "pose": pose_path}
@@ -194,16 +218,18 @@ def _scan_parsing(parsing_dir: str) -> Dict[str, List[Tuple[int, int, str]]]:
             if entry.name.startswith("."):
                 continue
             m = PARSING_NAME_RE.match(entry.name)
-            if m is None:
+            if m is None or entry.name != parsing_file_name(m.group("name"), int(m.group("num")), int(m.group("idx"))):
                 raise ValueError(
-                    f"parsing file name does not match <image>_<numPersons>_<personIdx>.png: "
-                    f"{entry.path}")
+                    f"parsing file name does not match <image>_<NN>_<KK>.png with two-digit "
+                    f"zero-padded counts (the LV-MHP-v2 release, e.g. 96_03_01.png): {entry.path}")
             out.setdefault(m.group("name"), []).append(
                 (int(m.group("num")), int(m.group("idx")), entry.name))
     return out
 
 
-def _read_pose(path: str, num_persons: int) -> List[np.ndarray]:
+def _read_pose(path: str) -> List[Tuple[str, np.ndarray]]:
+    """``[(person_<i>, 20x3 array), ...]`` of a pose ``.mat`` in increasing ``i`` (any number,
+    none included)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"pose annotation not found: {path}")
     try:
@@ -222,18 +248,16 @@ def _read_pose(path: str, num_persons: int) -> List[np.ndarray]:
             raise ValueError(f"{path}: {key} has shape {arr.shape} and dtype {arr.dtype}, "
                              f"expected a numeric {MAT_ROWS}x3 array")
         persons[int(m.group(1))] = arr.astype(np.float64)
-    if sorted(persons) != list(range(num_persons)):
-        raise ValueError(f"{path}: has person keys {sorted('person_%d' % i for i in persons)}, "
-                         f"expected person_0..person_{num_persons - 1} ({num_persons} persons "
-                         f"in parsing_annos)")
-    return [persons[i] for i in range(num_persons)]
+    return [(f"person_{i}", persons[i]) for i in sorted(persons)]
 
 
 def _keypoints_from_mat(arr: np.ndarray, path: str, person_key: str) -> List[float]:
     kps: List[float] = []
     for j in range(NUM_JOINTS):
         x, y, flag = (float(t) for t in arr[j])
-        if flag == 2 or (x < 0 and y < 0):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise ValueError(f"{path}: {person_key} joint {j} has non-finite coordinates ({x}, {y})")
+        if flag == 2 or x < 0 or y < 0:  # absent (flag 2, or flag 0/1 with a negative coordinate)
             kps += [0.0, 0.0, 0.0]
         elif flag in _V_FROM_MAT_FLAG:
             kps += [x, y, _V_FROM_MAT_FLAG[int(flag)]]
@@ -243,75 +267,109 @@ def _keypoints_from_mat(arr: np.ndarray, path: str, person_key: str) -> List[flo
     return kps
 
 
-def load_mhp_v2_split(root: str, split: str) -> List[dict]:
-    """Read ``root/<split>`` (MHPv2 layout) into Detectron2-style dicts (module docstring).
+def _mat_person_box(arr: np.ndarray) -> np.ndarray:
+    """Rows 18/19 (inclusive corners) as a pixel-edge XYXY box (NaN when absent/invalid)."""
+    x0, y0, x1, y1 = float(arr[18, 0]), float(arr[18, 1]), float(arr[19, 0]) + 1.0, float(arr[19, 1]) + 1.0
+    if min(x0, y0) < 0 or not (x1 > x0 and y1 > y0):
+        return np.full(4, np.nan)
+    return np.array([x0, y0, x1, y1])
+
+
+def _mask_box(mask: np.ndarray) -> List[float]:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+def _load_image_record(d: Dict[str, str], name: str, files: Optional[List[Tuple[int, int, str]]]) -> Tuple[dict, int]:
+    """One image's record (module docstring) and the number of its poses linked to nobody."""
+    image_path = os.path.join(d["images"], f"{name}.jpg")
+    if not os.path.isfile(image_path):
+        raise FileNotFoundError(f"image listed in {d['list']} not found: {image_path}")
+    try:
+        with Image.open(image_path) as im:
+            width, height = im.size
+    except Exception as e:
+        raise ValueError(f"cannot read image header of {image_path}: {e}") from e
+    if not files:
+        raise ValueError(f"no parsing annotations for image {name!r}: expected "
+                         f"{os.path.join(d['parsing'], name)}_<NN>_<KK>.png")
+    nums = {n for n, _, _ in files}
+    idxs = sorted(k for _, k, _ in files)
+    if len(nums) != 1 or idxs != list(range(1, next(iter(nums)) + 1)):
+        raise ValueError(
+            f"inconsistent parsing files for image {name!r} in {d['parsing']}: "
+            f"{sorted(f for _, _, f in files)} (expected {parsing_file_name(name, 2, 1)} .. "
+            f"{parsing_file_name(name, 2, 2)} for 2 persons)")
+    num = nums.pop()
+    pose_path = os.path.join(d["pose"], f"{name}.mat")
+    poses = _read_pose(pose_path)
+    masks = []
+    for pid in range(1, num + 1):
+        path = os.path.join(d["parsing"], parsing_file_name(name, num, pid))
+        labels = read_label_png(path)
+        if labels.shape != (height, width):
+            raise ValueError(f"{path}: part map is {labels.shape[1]}x{labels.shape[0]} but its image "
+                             f"{image_path} is {width}x{height}")
+        masks.append(labels > 0)
+    joints = np.asarray([_keypoints_from_mat(arr, pose_path, key) for key, arr in poses],
+                        np.float64).reshape(len(poses), NUM_JOINTS, 3)
+    boxes = np.asarray([_mat_person_box(arr) for _, arr in poses], np.float64).reshape(len(poses), 4)
+    pose_of_person, scores = link_poses(masks, joints, boxes)
+    anns = []
+    for pid in range(1, num + 1):
+        q = int(pose_of_person[pid - 1])
+        kps = joints[q].reshape(-1).tolist() if q >= 0 else [0.0] * (3 * NUM_JOINTS)
+        anns.append({
+            "person_id": pid,
+            "parsing_file": os.path.join(d["parsing"], parsing_file_name(name, num, pid)),
+            "keypoints": kps,
+            "bbox": _mask_box(masks[pid - 1]),
+            "bbox_mode": XYXY_ABS,
+            "category_id": 0,
+            "iscrowd": 0,
+            "pose_link_score": float(scores[pid - 1, q]) if q >= 0 else 0.0,
+        })
+    record = {"file_name": image_path, "image_id": name, "height": int(height), "width": int(width),
+              "annotations": anns}
+    return record, len(poses) - int((pose_of_person >= 0).sum())
+
+
+def load_mhp_v2_split(root: str, split: str, num_workers: int = 4) -> List[dict]:
+    """Read ``root/<split>`` (the LV-MHP-v2 layout of the release) into detectron2 dataset dicts
+    (module docstring), linking poses to part maps geometrically.
+
+    Every part PNG is read once here (the linking needs the masks), by ``num_workers`` threads.
+    A summary of persons without a pose and of poses linked to nobody is logged.
 
     Raises:
         FileNotFoundError: missing list file, listed image, parsing folder or pose .mat.
-        ValueError: malformed parsing file names, inconsistent person files, bad .mat content,
-            unreadable image headers. Every message names the offending path.
+        ValueError: malformed (e.g. unpadded) parsing file names, inconsistent person files,
+            part maps of the wrong size, bad .mat content, unreadable image headers. Every
+            message names the offending path.
     """
     d = _split_dirs(root, split)
     names = _read_list(d["list"])
     by_name = _scan_parsing(d["parsing"])
-    records = []
-    for name in names:
-        image_path = os.path.join(d["images"], f"{name}.jpg")
-        if not os.path.isfile(image_path):
-            raise FileNotFoundError(f"image listed in {d['list']} not found: {image_path}")
-        try:
-            with Image.open(image_path) as im:
-                width, height = im.size
-        except Exception as e:
-            raise ValueError(f"cannot read image header of {image_path}: {e}") from e
-        files = by_name.get(name)
-        if not files:
-            raise ValueError(f"no parsing annotations for image {name!r}: expected "
-                             f"{os.path.join(d['parsing'], name)}_<N>_<k>.png")
-        nums = {n for n, _, _ in files}
-        idxs = sorted(k for _, k, _ in files)
-        if len(nums) != 1 or idxs != list(range(1, nums.copy().pop() + 1)):
-            raise ValueError(
-                f"inconsistent parsing files for image {name!r} in {d['parsing']}: "
-                f"{sorted(f for _, _, f in files)} (expected {name}_N_1.png .. {name}_N_N.png)")
-        num = nums.pop()
-        pose_path = os.path.join(d["pose"], f"{name}.mat")
-        persons = _read_pose(pose_path, num)
-        anns = []
-        for pid in range(1, num + 1):
-            arr = persons[pid - 1]
-            key = f"person_{pid - 1}"
-            x0, y0 = float(arr[18, 0]), float(arr[18, 1])
-            x1, y1 = float(arr[19, 0]) + 1.0, float(arr[19, 1]) + 1.0
-            if not (x1 > x0 and y1 > y0):
-                raise ValueError(f"{pose_path}: {key} has an empty person box "
-                                 f"{arr[18, :2].tolist()} - {arr[19, :2].tolist()}")
-            anns.append({
-                "person_id": pid,
-                "parsing_file": os.path.join(d["parsing"], f"{name}_{num}_{pid}.png"),
-                "keypoints": _keypoints_from_mat(arr, pose_path, key),
-                "bbox": [x0, y0, x1, y1],
-            })
-        records.append({"file_name": image_path, "image_id": name, "height": int(height),
-                        "width": int(width), "annotations": anns})
+    work = lambda name: _load_image_record(d, name, by_name.get(name))  # noqa: E731
+    if num_workers > 1 and len(names) > 1:
+        with ThreadPoolExecutor(num_workers) as pool:
+            results = list(pool.map(work, names))
+    else:
+        results = [work(n) for n in names]
+    records = [r for r, _ in results]
+    unlinked_poses = sum(u for _, u in results)
+    no_pose = sum(1 for r in records for a in r["annotations"] if a["pose_link_score"] == 0.0)
+    if unlinked_poses or no_pose:
+        logger.info("%s/%s: %d of %d persons have no linked pose; %d poses were linked to no person",
+                    root, split, no_pose, sum(len(r["annotations"]) for r in records), unlinked_poses)
     return records
 
 
-def _label_channel(img: np.ndarray, path: str) -> np.ndarray:
-    if img.ndim == 2:
-        return img
-    if img.ndim == 3:
-        chans = [img[..., c] for c in range(img.shape[2])]
-        if all(np.array_equal(chans[0], c) for c in chans[1:]):
-            return chans[0]
-        nonzero = [c for c in chans if c.any()]
-        if len(nonzero) == 1:
-            return nonzero[0]
-    raise ValueError(f"{path}: cannot tell which channel holds the part labels (shape {img.shape})")
-
-
 def read_person_maps(record: dict) -> Tuple[np.ndarray, np.ndarray]:
-    """Compose ``(part_map uint8, instance_map int32)`` of a record from its per-person PNGs.
+    """Compose ``(part_map uint8, instance_map int32)`` of a record from its per-person PNGs
+    (read by :func:`dspf_parser.data.annotations.read_label_png`).
 
     Where person PNGs overlap (possible in real data) the later person wins.
     """
@@ -320,160 +378,10 @@ def read_person_maps(record: dict) -> Tuple[np.ndarray, np.ndarray]:
     instance_map = np.zeros((h, w), np.int32)
     for ann in record["annotations"]:
         path = ann["parsing_file"]
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise FileNotFoundError(f"cannot read parsing file {path}")
-        lab = _label_channel(img, path)
+        lab = read_label_png(path)
         if lab.shape != (h, w):
             raise ValueError(f"{path}: size {lab.shape} differs from the image size {(h, w)}")
         m = lab > 0
         part_map[m] = lab[m]
         instance_map[m] = ann["person_id"]
     return part_map, instance_map
-
-
-# ----------------------------------------------------------------------------------------------
-# Synthetic splits
-# ----------------------------------------------------------------------------------------------
-def synthetic_image_seed(seed: int, split: str, index: int) -> int:
-    """Per-image generator seed: differs between splits and images, stable across runs."""
-    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(split.encode()), int(index)])
-    return int(ss.generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def synthetic_split_params(split: str, num_images: int, seed: int, image_size: Sequence[int],
-                           max_people: int, min_people: int = 1,
-                           height_range: Sequence[float] = DEFAULT_HEIGHT_RANGE) -> dict:
-    """The parameters stored in (and compared against) a split's ``.complete`` marker."""
-    return {
-        "generator": "dspf_parser.data.synthetic",
-        "generator_version": SYNTHETIC_VERSION,
-        "split": split,
-        "num_images": int(num_images),
-        "seed": int(seed),
-        "image_size": [int(image_size[0]), int(image_size[1])],
-        "max_people": int(max_people),
-        "min_people": int(min_people),
-        "height_range": [float(height_range[0]), float(height_range[1])],
-    }
-
-
-def read_complete_marker(root: str, split: str) -> Optional[dict]:
-    """Parameters in ``root/<split>/.complete``, or ``None`` if missing or unreadable."""
-    path = os.path.join(root, split, MARKER)
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _image_name(index: int) -> str:
-    return f"{index + 1:06d}"
-
-
-def write_synthetic_split(root: str, split: str, num_images: int, seed: int,
-                          image_size: Sequence[int] = (128, 128), max_people: int = 4,
-                          progress: bool = True, min_people: int = 1,
-                          height_range: Sequence[float] = DEFAULT_HEIGHT_RANGE) -> str:
-    """Generate ``num_images`` synthetic images into ``root`` in the MHPv2 layout.
-
-    The split is built in a temporary folder next to the target and moved into place with
-    renames (an existing ``root/<split>`` is replaced); ``root/<split>/.complete`` (the
-    parameters as JSON) is written last, atomically, so its presence means the split and its
-    list file are complete. Not safe for two concurrent writers of the same split: use
-    :func:`ensure_synthetic_split` for that. ``min_people``, ``max_people`` and
-    ``height_range`` are passed to :func:`generate_synthetic_image`. Returns ``root``.
-    """
-    if num_images < 1:
-        raise ValueError(f"num_images must be >= 1, got {num_images}")
-    params = synthetic_split_params(split, num_images, seed, image_size, max_people, min_people, height_range)
-    size = tuple(params["image_size"])
-    os.makedirs(root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{split}.tmp-", dir=root)
-    try:
-        names = []
-        iterator = range(num_images)
-        if progress:
-            from tqdm import tqdm
-            iterator = tqdm(iterator, desc=f"synthetic {split}", unit="img")
-        for i in iterator:
-            sample = generate_synthetic_image(synthetic_image_seed(seed, split, i), size, max_people, min_people,
-                                              tuple(params["height_range"]))
-            name = _image_name(i)
-            write_mhp_v2_sample(tmp, split, name, sample)
-            names.append(name)
-        os.makedirs(os.path.join(tmp, "list"), exist_ok=True)
-        with open(os.path.join(tmp, "list", f"{split}.txt"), "w") as f:
-            f.write("".join(n + "\n" for n in names))
-
-        target = os.path.join(root, split)
-        old = None
-        if os.path.lexists(target):
-            old = tempfile.mkdtemp(prefix=f".{split}.old-", dir=root)
-            os.rename(target, os.path.join(old, split))
-        os.rename(os.path.join(tmp, split), target)
-        os.makedirs(os.path.join(root, "list"), exist_ok=True)
-        os.replace(os.path.join(tmp, "list", f"{split}.txt"), os.path.join(root, "list", f"{split}.txt"))
-        marker_tmp = os.path.join(tmp, MARKER)
-        with open(marker_tmp, "w") as f:
-            json.dump(params, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(marker_tmp, os.path.join(target, MARKER))
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
-
-
-def default_synthetic_root() -> str:
-    """``$DSPF_SYNTHETIC_ROOT``, else ``$DETECTRON2_DATASETS/synthetic_humans`` (default
-    ``datasets/synthetic_humans``)."""
-    env = os.environ.get("DSPF_SYNTHETIC_ROOT")
-    if env:
-        return env
-    return os.path.join(datasets_root(), "synthetic_humans")
-
-
-@contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    with open(path, "a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _is_current(root: str, split: str, params: dict) -> bool:
-    return (read_complete_marker(root, split) == params
-            and os.path.isfile(os.path.join(root, "list", f"{split}.txt")))
-
-
-def ensure_synthetic_split(split: str, num_images: int, seed: int,
-                           image_size: Sequence[int] = (128, 128), max_people: int = 4,
-                           root: Optional[str] = None, progress: bool = True, min_people: int = 1,
-                           height_range: Sequence[float] = DEFAULT_HEIGHT_RANGE) -> str:
-    """Make sure ``root/<split>`` holds the synthetic split for these parameters.
-
-    Generates it only if the ``.complete`` marker is missing or records other parameters
-    (including :data:`SYNTHETIC_VERSION`). Concurrent callers (processes or threads) serialise
-    on an ``fcntl`` lock file ``root/.<split>.lock``; the first one generates, the others find
-    the marker afterwards and return at once.
-
-    Returns:
-        The dataset root (the folder holding ``list/`` and ``<split>/``), i.e. what
-        :func:`load_mhp_v2_split` takes together with ``split``.
-    """
-    root = root if root is not None else default_synthetic_root()
-    params = synthetic_split_params(split, num_images, seed, image_size, max_people, min_people, height_range)
-    if _is_current(root, split, params):
-        return root
-    os.makedirs(root, exist_ok=True)
-    with _locked(os.path.join(root, f".{split}.lock")):
-        if not _is_current(root, split, params):
-            write_synthetic_split(root, split, num_images, seed, image_size, max_people,
-                                  progress=progress, min_people=min_people, height_range=height_range)
-    return root

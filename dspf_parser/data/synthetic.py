@@ -60,8 +60,9 @@ __all__ = [
     "draw_preview",
 ]
 
-#: Bumped whenever the rendering changes, so cached datasets (``.complete`` markers) go stale.
-SYNTHETIC_VERSION = 1
+#: Bumped whenever the rendering or the written layout changes, so cached datasets
+#: (``.complete`` markers) go stale. 2: the release's names, R-channel PNGs, shuffled poses.
+SYNTHETIC_VERSION = 2
 #: Default person height range, as a fraction of the image height.
 DEFAULT_HEIGHT_RANGE = (0.45, 1.1)
 

@@ -1,26 +1,35 @@
 """The project's ``DefaultTrainer``: its mapper, its evaluators, and complete resumable state."""
 import logging
+import os
 import time
 import weakref
 from typing import Dict
 
 import torch
+
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer
-from detectron2.engine.train_loop import TrainerBase
+from detectron2.engine.train_loop import AMPTrainer, SimpleTrainer, TrainerBase
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ..data import DSPFDatasetMapper
 from ..data.build import SKIPPED_KEY, build_dspf_train_loader
+from ..data.categories import PASCAL_PERSON_PART_SCHEMA, get_schema
 from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
+from ..evaluation.prediction_files import PredictionFilesEvaluator
 from .checkpoint import AtomicCheckpointer
+from .distributed import any_rank_true, create_ddp_model
 
 __all__ = ["DSPFTrainer"]
 
 # detectron2 0.6's DefaultTrainer checkpoints only the iteration and the hooks, not the
 # optimizer (later versions add the inner trainer's state under "_trainer").
 _UPSTREAM_SAVES_OPTIMIZER = DefaultTrainer.load_state_dict is not TrainerBase.load_state_dict
+# detectron2 main calls hooks' ``after_backward`` between the backward and the optimizer step.
+_HAS_AFTER_BACKWARD = hasattr(TrainerBase, "after_backward")
 
 
 class DSPFTrainer(DefaultTrainer):
@@ -32,7 +41,17 @@ class DSPFTrainer(DefaultTrainer):
     * A non-finite loss term (``SOLVER.NONFINITE_LOSS``): ``"error"`` stops training with a
       ``FloatingPointError`` naming the terms and the iteration; ``"skip"`` logs it, skips the
       update (no backward, no optimizer step) and counts the skipped steps (``skipped_steps``
-      in the metrics). Not applied with ``SOLVER.AMP.ENABLED`` (detectron2's AMP step is used).
+      in the metrics). With several processes the decision is taken on all of them together
+      (an all-reduce of "some term is non-finite here"): every rank skips, or raises, in the
+      same step, so their collectives stay in step. Not applied with ``SOLVER.AMP.ENABLED``
+      (detectron2's AMP step is used).
+    * The step is detectron2's (``SimpleTrainer.run_step``) with the check above added: on
+      detectron2 main it honours ``zero_grad_before_forward`` and ``async_write_metrics`` and
+      calls the hooks' ``after_backward`` (of the hooks registered on this trainer) between
+      the backward and the optimizer step.
+    * Several processes on the CPU (GLOO, as detectron2 main's ``launch`` sets up without a
+      GPU): the model is wrapped by :func:`dspf_parser.engine.distributed.create_ddp_model`,
+      since detectron2's wrapper passes ``device_ids``, which torch rejects for CPU models.
     * Bad samples skipped by the data loader (``DATALOADER.BAD_SAMPLES skip``) are counted over
       all workers (``bad_samples_skipped`` in the metrics) and the totals logged at the end.
     """
@@ -43,7 +62,23 @@ class DSPFTrainer(DefaultTrainer):
             raise ValueError(f"SOLVER.NONFINITE_LOSS must be 'error' or 'skip', got {self._nonfinite_policy!r}")
         self._skipped_steps = 0
         self._bad_samples_skipped = 0
-        super().__init__(cfg)
+        # DefaultTrainer.__init__ (the same on 0.6 and main), with the CPU-capable DDP wrapper
+        # and the atomic checkpointer.
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False)
+        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
 
     def train(self):
         result = super().train()
@@ -53,17 +88,12 @@ class DSPFTrainer(DefaultTrainer):
                 "non-finite loss (SOLVER.NONFINITE_LOSS skip)", self._bad_samples_skipped, self._skipped_steps)
         return result
 
-    def build_hooks(self):
-        # Called by DefaultTrainer.__init__ after it made its checkpointer: swap in the atomic
-        # one before the checkpointing hook captures it.
-        self.checkpointer = AtomicCheckpointer(self.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
-        return super().build_hooks()
-
     def run_step(self):
         if self.cfg.SOLVER.AMP.ENABLED:
             return super().run_step()
         inner = self._trainer
         inner.iter = self.iter
+        assert inner.model.training, "[DSPFTrainer] model was changed to eval mode!"
         start = time.perf_counter()
         data = next(inner._data_loader_iter)
         data_time = time.perf_counter() - start
@@ -71,20 +101,33 @@ class DSPFTrainer(DefaultTrainer):
         if skipped:
             self._bad_samples_skipped += skipped
             self.storage.put_scalar("bad_samples_skipped", self._bad_samples_skipped)
+        zero_grad_first = getattr(inner, "zero_grad_before_forward", False)
+        if zero_grad_first:
+            inner.optimizer.zero_grad()
         loss_dict = inner.model(data)
         bad = {k: float(v.detach()) for k, v in loss_dict.items() if not torch.isfinite(v).all()}
-        if bad:
-            message = f"non-finite loss at iteration {self.iter}: " + ", ".join(f"{k}={v}" for k, v in bad.items())
+        device = next(iter(loss_dict.values())).device
+        if any_rank_true(bool(bad), device):
+            where = (", ".join(f"{k}={v}" for k, v in bad.items()) if bad
+                     else "on another process")
+            message = f"non-finite loss at iteration {self.iter}: {where}"
             if self._nonfinite_policy == "error":
                 raise FloatingPointError(message + " (set SOLVER.NONFINITE_LOSS skip to skip such steps)")
             self._skipped_steps += 1
-            logging.getLogger(__name__).warning("%s; step skipped (%d so far)", message, self._skipped_steps)
+            logging.getLogger(__name__).warning("%s; step skipped on every process (%d so far)",
+                                                message, self._skipped_steps)
             self.storage.put_scalar("skipped_steps", self._skipped_steps)
             return
         losses = sum(loss_dict.values())
-        inner.optimizer.zero_grad()
+        if not zero_grad_first:
+            inner.optimizer.zero_grad()
         losses.backward()
-        inner._write_metrics(loss_dict, data_time)
+        if _HAS_AFTER_BACKWARD:
+            self.after_backward()
+        if getattr(inner, "async_write_metrics", False):
+            inner.concurrent_executor.submit(inner._write_metrics, loss_dict, data_time, iter=self.iter)
+        else:
+            inner._write_metrics(loss_dict, data_time)
         inner.optimizer.step()
 
     @classmethod
@@ -112,12 +155,22 @@ class DSPFTrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+        """The part-parsing metrics, the instance metrics (``MODEL.DSPF.INFERENCE.INSTANCES_ON``)
+        and a :class:`PredictionFilesEvaluator` writing the predictions under ``output_folder``
+        (default ``OUTPUT_DIR/inference/<dataset_name>``) so the evaluation can be rerun
+        offline: the MHPv2 submission layout (``evaluate_folder mhp`` / ``densepose``), or the
+        PGN layout for PASCAL-Person-Part (``evaluate_folder pascal``)."""
+        meta = MetadataCatalog.get(dataset_name)
+        evaluator_type = meta.get("evaluator_type")
         if evaluator_type != "part_parsing":
             raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
         evaluators = [PartParsingEvaluator(dataset_name)]
         if cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON:
             evaluators.append(InstanceParsingEvaluator(dataset_name))
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        layout = "pgn" if meta.schema == PASCAL_PERSON_PART_SCHEMA.name else "mhp"
+        evaluators.append(PredictionFilesEvaluator(output_folder, get_schema(meta.schema), layout))
         return DatasetEvaluators(evaluators)
 
     def state_dict(self) -> Dict:

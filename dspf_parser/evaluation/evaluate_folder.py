@@ -27,6 +27,12 @@ this order:
 3. A folder without either file and without any PNG is an empty submission (every metric 0).
    PNGs without a scores file are an error.
 
+``--official`` follows the official kit where it differs from the defaults above (tied scores,
+``global_tag`` persons without a ``global_seg`` pixel, folders holding several forms; listed in
+:func:`evaluate_records`). The ground truth is the released layout (zero-padded part-map names,
+part ids in R); ground-truth values outside the part range (e.g. 255) are ignored, as the
+official ``fast_hist`` does.
+
 mIoU uses ``global_seg/<image>.png`` when present, else the persons' part maps painted from the
 lowest to the highest score.
 
@@ -60,9 +66,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data.annotations import load_human_annotations, load_person_parts, read_label_png
+from ..data.annotations import load_human_annotations, load_ignore_mask, load_person_parts, read_label_png
 from ..data.categories import MHP_V2_SCHEMA, PASCAL_PERSON_PART_SCHEMA, HumanSchema
-from .instance_metrics import PART_IOU_THRESHOLDS, _person_level, ap_region, oks_map
+from ..data.datasets.pascal_person_part import DEFAULT_LABEL_ORDER, LABEL_ORDERS
+from .instance_metrics import PART_IOU_THRESHOLDS, ap_region, oks_map, person_level_from_summaries, summarize_persons
 from .metrics import confusion_matrix, iou_from_confusion
 
 __all__ = [
@@ -102,8 +109,10 @@ class _Person:
     """A predicted person whose part map is read when needed."""
 
     def __init__(self, load: Callable[[Tuple[int, int]], np.ndarray], score: float,
-                 keypoints: Optional[np.ndarray] = None):
-        self.load, self.score, self.keypoints = load, float(score), keypoints
+                 keypoints: Optional[np.ndarray] = None,
+                 in_tag: Optional[Callable[[Tuple[int, int]], bool]] = None):
+        # in_tag: whether the person has a pixel in global_tag (persons rebuilt from it only).
+        self.load, self.score, self.keypoints, self.in_tag = load, float(score), keypoints, in_tag
 
 
 def _png_loader(path: str, what: str) -> Callable[[Tuple[int, int]], np.ndarray]:
@@ -118,8 +127,17 @@ def _tag_loader(seg_path: str, tag_path: str, k: int) -> Callable[[Tuple[int, in
     return load
 
 
-def read_mhp_predictions(folder: str) -> Tuple[Dict[str, Dict], bool]:
+def _in_tag(tag_path: str, k: int) -> Callable[[Tuple[int, int]], bool]:
+    return lambda shape: bool((_read_map(tag_path, shape, "global_tag map") == k).any())
+
+
+def read_mhp_predictions(folder: str, official: bool = False) -> Tuple[Dict[str, Dict], bool]:
     """Index an MHPv2 prediction folder (module docstring) without reading its PNGs.
+
+    ``official=True`` reads it as the official ``eval_submission.py`` does: ``results.txt``
+    even when a ``results.json`` is there, and each person from ``global_seg`` + ``global_tag``
+    even when per-person PNGs are there too (they are used only for an image without both
+    global maps, where the official script would fail).
 
     Returns ``({image_id: {"persons": [_Person], "global_seg": path or None}}, has_keypoints)``;
     ``has_keypoints`` is True for a ``results.json`` whose people all carry joints.
@@ -138,7 +156,7 @@ def read_mhp_predictions(folder: str) -> Tuple[Dict[str, Dict], bool]:
         return p if os.path.isfile(p) else None
 
     out: Dict[str, Dict] = {}
-    if os.path.isfile(json_path):
+    if os.path.isfile(json_path) and not (official and os.path.isfile(txt_path)):
         with open(json_path) as f:
             doc = json.load(f)
         if doc.get("format") != sub.FORMAT or doc.get("version") != sub.VERSION:
@@ -172,10 +190,11 @@ def read_mhp_predictions(folder: str) -> Tuple[Dict[str, Dict], bool]:
                               os.path.join(folder, f"{image_id}_{k}.png")]
                 found = next((c for c in candidates if os.path.isfile(c)), None)
                 seg, tag = os.path.join(seg_dir, f"{image_id}.png"), os.path.join(tag_dir, f"{image_id}.png")
-                if found is not None:
+                has_global = os.path.isfile(seg) and os.path.isfile(tag)
+                if found is not None and not (official and has_global):
                     persons.append(_Person(_png_loader(found, f"part map of person {k}"), score))
-                elif os.path.isfile(seg) and os.path.isfile(tag):
-                    persons.append(_Person(_tag_loader(seg, tag, k), score))
+                elif has_global:
+                    persons.append(_Person(_tag_loader(seg, tag, k), score, in_tag=_in_tag(tag, k)))
                 else:
                     raise FileNotFoundError(f"{txt_path}:{n}: no part map for person {k} of {image_id!r}: "
                                             f"expected {candidates[0]}, {candidates[1]} or {seg} + {tag}")
@@ -188,8 +207,11 @@ def read_mhp_predictions(folder: str) -> Tuple[Dict[str, Dict], bool]:
 
 
 def evaluate_mhp(gt_root: str, pred_folder: str, split: str = "val",
-                 schema: HumanSchema = MHP_V2_SCHEMA) -> Dict[str, float]:
+                 schema: HumanSchema = MHP_V2_SCHEMA, official: bool = False) -> Dict[str, float]:
     """AP^p_50, AP^p_vol, PCP_50 and mIoU (percent) of ``pred_folder`` on ``gt_root``/``split``.
+
+    ``official=True`` follows the official kit where it differs from this project's defaults
+    (:func:`evaluate_records`).
 
     Pose OKS mAP (``pose_AP``, ``pose_AP50``, ``pose_AP75``) is added when the predictions carry
     joints (``results.json``). Also returns the counts ``images``, ``gt_persons``,
@@ -200,7 +222,7 @@ def evaluate_mhp(gt_root: str, pred_folder: str, split: str = "val",
     records = load_mhp_v2(split, root=gt_root)
     if not records:
         raise ValueError(f"{gt_root}: split {split!r} has no image")
-    return evaluate_records(records, pred_folder, schema)
+    return evaluate_records(records, pred_folder, schema, official)
 
 
 def evaluate_densepose(gt_json: str, image_root: str, pred_folder: str) -> Dict[str, float]:
@@ -215,9 +237,24 @@ def evaluate_densepose(gt_json: str, image_root: str, pred_folder: str) -> Dict[
     return evaluate_records(records, pred_folder, DENSEPOSE_SCHEMA)
 
 
-def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema) -> Dict[str, float]:
-    """The :func:`evaluate_mhp` metrics of ``pred_folder`` on dataset dicts of any reader."""
-    preds, has_kp = read_mhp_predictions(pred_folder)
+def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema,
+                     official: bool = False) -> Dict[str, float]:
+    """The :func:`evaluate_mhp` metrics of ``pred_folder`` on dataset dicts of any reader.
+
+    Where the official LV-MHP-v2 kit (``eval_submission.py`` + ``eval_mhp.py``) and this
+    project differ, the default is the project's and ``official=True`` gives the kit's:
+
+    * tied scores: a stable sort (input order kept) / the kit's ``np.argsort(-confidence)``
+      (numpy's unstable default sort; the kit's Python 2 dict order of images is not
+      reproducible either, images are taken in the ground truth's order here);
+    * a ``global_tag`` person with no non-background pixel in ``global_seg``: dropped like any
+      empty prediction / kept and scored (an empty part map, normally a false positive), as
+      the kit keeps every tag id with a pixel;
+    * a folder with both per-person PNGs and ``global_*`` maps (and/or both ``results.json``
+      and ``results.txt``): the per-person PNGs (``results.json``) / ``results.txt`` with the
+      global maps, the only files the kit reads (:func:`read_mhp_predictions`).
+    """
+    preds, has_kp = read_mhp_predictions(pred_folder, official)
     known = {r["image_id"] for r in records}
     unknown = sorted(set(preds) - known)
     if unknown:
@@ -231,8 +268,19 @@ def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema)
         nonlocal conf
         for r in records:
             shape = (r["height"], r["width"])
-            gt = load_human_annotations(r, c, k)
-            gt_parts = [load_person_parts(a, shape[0], shape[1], c, image=r["file_name"]) for a in r["annotations"]]
+            # Ground-truth values outside the part range (e.g. 255) are kept in the person maps,
+            # where the per-person IoU ignores them (the official fast_hist keeps 0 <= gt < C
+            # only), and are ignored by the mIoU.
+            gt_parts = [load_person_parts(a, shape[0], shape[1], c, image=r["file_name"], out_of_range="keep")
+                        for a in r["annotations"]]
+            target = np.zeros(shape, np.uint8)
+            instance_map = np.zeros(shape, np.int32)
+            for p_idx, m in enumerate(gt_parts):
+                target[m > 0], instance_map[m > 0] = m[m > 0], p_idx + 1
+            target[target >= c] = IGNORE
+            ignore_mask = load_ignore_mask(r)
+            if ignore_mask is not None:
+                target[ignore_mask & (instance_map == 0)] = IGNORE
             entry = preds.get(r["image_id"], {"persons": [], "global_seg": None})
             persons = entry["persons"]
             maps = [p.load(shape) for p in persons]
@@ -247,9 +295,6 @@ def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema)
                 category = np.zeros(shape, np.uint8)
                 for i in np.argsort(scores, kind="stable"):
                     category[maps[i] > 0] = maps[i][maps[i] > 0]
-            target = gt.part_map.copy()
-            if gt.ignore_mask is not None:
-                target[gt.ignore_mask & (gt.instance_map == 0)] = IGNORE
             conf += confusion_matrix(target, category, c, IGNORE)
             if has_kp:
                 areas = np.array([max(a["bbox"][2] - a["bbox"][0], 0) * max(a["bbox"][3] - a["bbox"][1], 0)
@@ -258,12 +303,21 @@ def evaluate_records(records: List[Dict], pred_folder: str, schema: HumanSchema)
                 pk = np.stack(kps) if kps and all(x.shape == (k, 3) for x in kps) else np.zeros((0, k, 3))
                 if len(pk) != len(persons):
                     raise ValueError(f"image {r['image_id']}: predicted joints are not {k} x 3 per person")
-                poses.append((gt.keypoints, areas, pk, np.asarray(scores, np.float64)))
+                gt_kps = np.zeros((len(r["annotations"]), k, 3), np.float32)
+                for p_idx, a in enumerate(r["annotations"]):
+                    kp = np.asarray(a["keypoints"], np.float32)
+                    if kp.size != k * 3:
+                        raise ValueError(f"{r['file_name']}: person {p_idx} has {kp.size} keypoint values, "
+                                         f"expected {k} x 3")
+                    gt_kps[p_idx] = kp.reshape(k, 3)
+                poses.append((gt_kps, areas, pk, np.asarray(scores, np.float64)))
             counts["gt"] += sum(1 for m in gt_parts if m.any())
             counts["pred"] += len(persons)
-            yield gt_parts, maps, scores
+            keep_empty = [official and p.in_tag is not None and p.in_tag(shape) for p in persons]
+            yield summarize_persons(gt_parts, maps, scores, c, True, keep_empty=keep_empty)
 
-    aps, pcps = _person_level(images(), c, PART_IOU_THRESHOLDS, True)
+    aps, pcps = person_level_from_summaries(list(images()), PART_IOU_THRESHOLDS,
+                                            sort="official" if official else "stable")
     i50 = [i for i, t in enumerate(PART_IOU_THRESHOLDS) if np.isclose(t, 0.5)][0]
     res = {"images": len(records), "gt_persons": counts["gt"], "pred_persons": counts["pred"]}
     res.update(_miou_block(conf))
@@ -325,8 +379,12 @@ def _pgn_gt_images(gt_dir: str, num_classes: int) -> List[Tuple[str, Callable]]:
 def _split_gt_images(split_dir: str, label_order: str) -> List[Tuple[str, Callable]]:
     from ..data.datasets.pascal_person_part import load_pascal_person_part_split
 
-    lists = [n for n in ("test_id.txt", "train_id.txt", "val_id.txt") if os.path.isfile(os.path.join(split_dir, n))]
-    records = load_pascal_person_part_split(split_dir, lists[0] if lists else "", label_order)
+    # The split's list: <split>/<list> or, in the instance-level copy, ../tools/<list>.
+    names = {"Training": ("train_id.txt",), "Testing": ("test_id.txt",)}.get(
+        os.path.basename(os.path.normpath(split_dir)), ("test_id.txt", "train_id.txt", "val_id.txt"))
+    tools = os.path.join(os.path.dirname(os.path.normpath(split_dir)), "tools")
+    lists = [n for n in names if os.path.isfile(os.path.join(split_dir, n)) or os.path.isfile(os.path.join(tools, n))]
+    records = load_pascal_person_part_split(split_dir, lists[0] if lists else "", label_order, read_joints=False)
     c, k = PASCAL_PERSON_PART_SCHEMA.num_parts, PASCAL_PERSON_PART_SCHEMA.num_keypoints
 
     def loader(r):
@@ -346,7 +404,7 @@ def _split_gt_images(split_dir: str, label_order: str) -> List[Tuple[str, Callab
 
 
 def evaluate_pascal(gt: str, pred: str, num_classes: int = PASCAL_PERSON_PART_SCHEMA.num_parts,
-                    one_to_one: bool = False, label_order: str = "standard") -> Dict[str, float]:
+                    one_to_one: bool = False, label_order: str = DEFAULT_LABEL_ORDER) -> Dict[str, float]:
     """AP^r_50/60/70, AP^r_vol and mIoU (percent) of the PGN-style folder ``pred`` on ``gt``
     (module docstring). ``one_to_one`` selects the stricter matching of :func:`ap_region`."""
     if not os.path.isdir(gt):
@@ -438,6 +496,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--gt", required=True, help="LV-MHP-v2 root (holding list/ and the split folder)")
     m.add_argument("--split", default="val", help="split of --gt (default: val)")
     m.add_argument("--pred", required=True, help="prediction folder (results.json or results.txt + PNGs)")
+    m.add_argument("--official", action="store_true",
+                   help="follow the official kit where it differs (ties, empty global_tag persons, which files "
+                        "are read; see evaluate_records)")
     m.add_argument("--json", help="also write the results to this JSON file")
     d = sub.add_parser("densepose", help="MHPv2-format folder on DensePose-COCO: AP^p_50, AP^p_vol, PCP_50, mIoU")
     d.add_argument("--gt", required=True, help="DensePose-COCO json (e.g. densepose_coco_2014_minival.json)")
@@ -452,8 +513,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="part classes including background (default: 7, PASCAL-Person-Part)")
     q.add_argument("--one-to-one", action="store_true",
                    help="count each ground-truth region at most once (stricter than PGN's script)")
-    q.add_argument("--label-order", default="standard", help="part id order of a split folder --gt "
-                   "(standard or parsing_rcnn, see dspf_parser.data.datasets.pascal_person_part)")
+    q.add_argument("--label-order", default=DEFAULT_LABEL_ORDER, choices=sorted(LABEL_ORDERS),
+                   help="part id order of a split folder --gt (see dspf_parser.data.datasets.pascal_person_part)")
     q.add_argument("--json", help="also write the results to this JSON file")
     return p
 
@@ -462,7 +523,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     """Run the command line; returns the results dict it printed."""
     args = _parser().parse_args(argv)
     if args.benchmark == "mhp":
-        res = evaluate_mhp(args.gt, args.pred, args.split)
+        res = evaluate_mhp(args.gt, args.pred, args.split, official=args.official)
         title = f"MHPv2 {args.split}: {args.pred}"
     elif args.benchmark == "densepose":
         res = evaluate_densepose(args.gt, args.images, args.pred)

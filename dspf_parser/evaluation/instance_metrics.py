@@ -67,7 +67,7 @@ ground truth but no prediction, every AP and PCP is 0.
 import contextlib
 import io
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -232,12 +232,19 @@ def summarize_persons(
     pred_scores: Sequence[float],
     num_classes: int,
     include_background: bool = True,
+    keep_empty: Optional[Sequence[bool]] = None,
 ) -> PersonSummary:
-    """The :class:`PersonSummary` of one image (maps as for :func:`ap_part`)."""
+    """The :class:`PersonSummary` of one image (maps as for :func:`ap_part`).
+
+    ``keep_empty[i]`` keeps prediction ``i`` even when its map has no non-zero pixel (default:
+    dropped). The official ``eval_submission.py`` keeps a ``global_tag`` person whose pixels are
+    all background in ``global_seg``: ``keep_empty`` reproduces that.
+    """
     if len(pred_parts) != len(pred_scores):
         raise ValueError(f"{len(pred_parts)} predicted persons but {len(pred_scores)} scores")
     gts = [np.asarray(m) for m in gt_parts if np.any(np.asarray(m) > 0)]
-    keep = [i for i, m in enumerate(pred_parts) if np.any(np.asarray(m) > 0)]
+    keep = [i for i, m in enumerate(pred_parts)
+            if np.any(np.asarray(m) > 0) or (keep_empty is not None and keep_empty[i])]
     ious, present = _person_class_ious(gts, [pred_parts[i] for i in keep], num_classes)
     miou = _mean_iou(ious, include_background)
     d = len(keep)
@@ -258,9 +265,16 @@ def summarize_persons(
 
 
 def person_level_from_summaries(
-    summaries: Sequence[PersonSummary], thresholds: Sequence[float]
+    summaries: Sequence[PersonSummary], thresholds: Sequence[float], sort: str = "stable"
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """AP^p and PCP ``[T]`` per threshold: the official ``eval_seg_ap`` loop, vectorised per threshold."""
+    """AP^p and PCP ``[T]`` per threshold: the official ``eval_seg_ap`` loop, vectorised per threshold.
+
+    ``sort``: ``"stable"`` (tied scores keep their input order, the default) or ``"official"``
+    (``np.argsort(-scores)`` with numpy's default, unstable sort, as the official script; the
+    order of tied predictions then depends on numpy's introsort and on the input order).
+    """
+    if sort not in ("stable", "official"):
+        raise ValueError(f"sort must be 'stable' or 'official', got {sort!r}")
     thr = np.asarray(thresholds, dtype=np.float64)
     scores, ovmax, gt_index, pcp_frac = [], [], [], []
     npos = 0
@@ -276,7 +290,7 @@ def person_level_from_summaries(
     if npos == 0:
         return np.full(len(thr), np.nan), np.full(len(thr), np.nan)
     all_scores = np.concatenate(scores) if scores else np.zeros(0)
-    order = np.argsort(-all_scores, kind="stable")
+    order = np.argsort(-all_scores, kind="stable") if sort == "stable" else np.argsort(-all_scores)
     ov = np.concatenate(ovmax)[order] if ovmax else np.zeros(0)
     gid = np.concatenate(gt_index)[order] if gt_index else np.zeros(0, np.int64)
     frac = np.concatenate(pcp_frac)[order] if pcp_frac else np.zeros((0, len(thr)))

@@ -65,6 +65,7 @@ from typing import Any, Dict, List, Optional
 import cv2
 import numpy as np
 
+from ..data.annotations import read_label_png
 from ..data.categories import MHP_V2_SCHEMA, HumanSchema
 from .instances import people_arrays, to_numpy
 
@@ -239,6 +240,22 @@ class MHPSubmissionWriter:
         _imwrite(os.path.join(self.folder, GLOBAL_SEG_DIR, f"{image_id}.png"), seg)
         _imwrite(os.path.join(self.folder, GLOBAL_TAG_DIR, f"{image_id}.png"), tag)
 
+    @property
+    def images(self) -> List[Dict[str, Any]]:
+        """The ``results.json`` records of the images added so far (a copy of the list)."""
+        return list(self._images)
+
+    def add_records(self, images: List[Dict[str, Any]]) -> None:
+        """Add ``results.json`` records of images whose PNGs another writer of the same folder
+        wrote (e.g. the writers of the other processes of a distributed evaluation)."""
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        for image in images:
+            if image["image_id"] in self._ids:
+                raise ValueError(f"image id {image['image_id']!r} added twice")
+            self._ids.add(image["image_id"])
+            self._images.append(image)
+
     def close(self) -> str:
         """Write ``results.json`` (and ``results.txt``) atomically; returns the JSON's path."""
         document = {
@@ -280,7 +297,8 @@ class MHPSubmissionWriter:
 
 
 def read_submission(folder: str) -> Dict[str, Dict[str, Any]]:
-    """Read a folder written by :class:`MHPSubmissionWriter`.
+    """Read a folder written by :class:`MHPSubmissionWriter` (PNGs by the project's one label-PNG
+    reader, :func:`dspf_parser.data.annotations.read_label_png`).
 
     Returns:
         ``{image_id: {"file_name", "height", "width", "persons": [...]}}`` in the JSON's image
@@ -307,9 +325,11 @@ def read_submission(folder: str) -> Dict[str, Dict[str, Any]]:
         persons = []
         for p in image["persons"]:
             png = os.path.join(folder, p["parsing"])
-            parts = cv2.imread(png, cv2.IMREAD_UNCHANGED)
-            if parts is None:
-                raise FileNotFoundError(f"{png} (person {p['person_id']} of {image['image_id']!r}) missing or unreadable")
+            try:
+                parts = read_label_png(png)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"{png} (person {p['person_id']} of {image['image_id']!r}) "
+                                        f"missing or unreadable") from e
             if parts.shape != size:
                 raise ValueError(f"{png}: shape {parts.shape}, expected {size}")
             persons.append({
@@ -323,6 +343,6 @@ def read_submission(folder: str) -> Dict[str, Dict[str, Any]]:
         for key, sub in (("global_seg", GLOBAL_SEG_DIR), ("global_tag", GLOBAL_TAG_DIR)):
             png = os.path.join(folder, sub, f"{image['image_id']}.png")
             if os.path.isfile(png):
-                entry[key] = cv2.imread(png, cv2.IMREAD_UNCHANGED)
+                entry[key] = read_label_png(png)
         out[image["image_id"]] = entry
     return out

@@ -22,7 +22,8 @@ a missing root or file raises then, naming the path. Every dataset has ``evaluat
 from typing import Dict, List
 
 from ..categories import MHP_V2_SCHEMA
-from ..mhp_v2_layout import ensure_synthetic_split, load_mhp_v2_split
+from ..mhp_v2_layout import load_mhp_v2_split
+from ..synthetic_cache import ensure_synthetic_split
 from .densepose_coco import register_densepose_coco
 from .mhp_v2 import register_mhp_v2
 from .pascal_person_part import register_pascal_person_part

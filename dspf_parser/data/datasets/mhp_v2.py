@@ -38,7 +38,7 @@ def load_mhp_v2(split: str, root: Optional[str] = None) -> List[Dict]:
     """
     root = mhp_v2_root() if root is None else root
     expected = (f"the LV-MHP-v2 layout: list/{split}.txt, {split}/images/<name>.jpg, "
-                f"{split}/parsing_annos/<name>_<N>_<i>.png, {split}/pose_annos/<name>.mat "
+                f"{split}/parsing_annos/<name>_<NN>_<KK>.png (zero-padded), {split}/pose_annos/<name>.mat "
                 f"(see datasets/README.md; set DETECTRON2_DATASETS to the folder holding {MHP_V2_DIRNAME})")
     if not os.path.isdir(root):
         raise FileNotFoundError(f"MHPv2 dataset root not found: {root} (expected {expected})")

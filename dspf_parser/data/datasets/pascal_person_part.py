@@ -4,23 +4,30 @@ Registered names (``dspf_parser.data.datasets.builtin``): ``pascal_person_part_t
 ``pascal_person_part_test``, read from ``$DETECTRON2_DATASETS/pascal-person-part``
 (``DETECTRON2_DATASETS`` defaults to ``datasets``; resolved when the dataset is loaded).
 
-Supported layout: the CIHP-style folders in which the instance-level PASCAL-Person-Part is
-distributed (the layout of PGN's CIHP release, also read by Parsing R-CNN / M2FP)::
+Supported copy: the instance-level folder copy most instance parsers use (the one Parsing
+R-CNN's conversion script and M2FP-style registrations read; no single official package
+exists)::
 
     pascal-person-part/
-      Training/                         Testing/ for pascal_person_part_test
-        train_id.txt                    image ids, one per line (test_id.txt in Testing/);
-                                        optional: without it every Images/*.jpg is used, sorted
+      tools/train_id.txt, tools/test_id.txt   image ids, one per line (where that copy keeps
+                                              them; <split>/<list> is read first if present,
+                                              and without either every Images/*.jpg is used)
+      Training/                               Testing/ for pascal_person_part_test
         Images/<id>.jpg
-        Category_ids/<id>.png           part id per pixel (0 background, 1..6), 8-bit
-        Human_ids/<id>.png              person id per pixel (0 nobody, 1..P), 8-bit
-        Instance_ids/<id>.png, .txt     optional, not read here (the PGN-style AP^r ground
-                                        truth; ``python -m dspf_parser.evaluation.evaluate_folder
-                                        pascal`` reads it)
-        Joints/<id>.json                optional, this project's joints format (below)
+        Category_ids/<id>.png                 part id per pixel, 8-bit (order below), 255 void
+        Human_ids/<id>.png                    person id per pixel (0 nobody, 1..P), 8-bit
+        Instance_ids/<id>.png, .txt           optional, not read here (the PGN-style AP^r
+                                              ground truth read by ``evaluate_folder pascal``)
+      pose_annotations/<id>.mat               the joints of Xia et al. (CVPR 2017), below;
+                                              <split>/pose_annotations/ is read first if present
 
-A value of 255 in ``Category_ids`` (a void/boundary label in some copies) is treated like an
-unlabelled pixel.
+Part ids (:data:`LABEL_ORDERS`): that copy numbers the parts 1 Lower-arm, 2 Head, 3 Upper-leg,
+4 Torso, 5 Lower-leg, 6 Upper-arm (``label_order="instance_level"``, the default); the schema
+(:data:`~dspf_parser.data.categories.PASCAL_PERSON_PART_SCHEMA`) uses the numbering of the
+semantic release (DeepLab's ``pascal_person_part_gt``: 1 Head, 2 Torso, 3 Upper-arms,
+4 Lower-arms, 5 Upper-legs, 6 Lower-legs), which ``label_order="semantic"`` reads as it is
+(``$DSPF_PASCAL_LABEL_ORDER`` selects the order of the registered datasets). A value of 255
+(void) is treated like an unlabelled pixel.
 
 Conversion to the dict schema (no file is written): each person id ``p > 0`` of
 ``Human_ids`` becomes a person with ``parsing_rles`` = the RLEs of ``Category_ids == k`` inside
@@ -29,38 +36,41 @@ Conversion to the dict schema (no file is written): each person id ``p > 0`` of
 and people with no part pixel, go into the record's ``ignore_rles`` (see
 :mod:`dspf_parser.data.annotations`); such people are not persons of the record.
 
-Part ids: the schema (:data:`~dspf_parser.data.categories.PASCAL_PERSON_PART_SCHEMA`) uses
-the order of the original release (Chen et al. 2014): 1 Head, 2 Torso, 3 Upper-arms,
-4 Lower-arms, 5 Upper-legs, 6 Lower-legs. Some redistributed copies (Parsing R-CNN's
-conversion script names them 1 Lower-arm, 2 Head, 3 Upper-leg, 4 Torso, 5 Lower-leg,
-6 Upper-arm) may use another order; this could not be checked against the files. Pass
-``label_order="parsing_rcnn"`` (or set ``DSPF_PASCAL_LABEL_ORDER=parsing_rcnn`` before
-loading the registered datasets) to read such a copy; ``"standard"`` (the default) reads ids as they
-are. Check a few images visually before training.
-
-Joints (optional, this project's choice, since the file format of the instance-level joints
-could not be verified): ``Joints/<id>.json`` holds ``{"<person id>": [[x, y, v] x 14], ...}``
-(or a flat list of 42 numbers per person) in the joint order of the schema (LSP order:
-R-ankle, R-knee, R-hip, L-hip, L-knee, L-ankle, R-wrist, R-elbow, R-shoulder, L-shoulder,
-L-elbow, L-wrist, Neck, Head-top), pixel-index coordinates, COCO visibility (0 not labelled,
-1 occluded, 2 visible). Person ids are those of ``Human_ids``. People without an entry, and all
-people of an image without a file, get all-zero (unlabelled) joints.
+Joints (Xia et al.; these facts are likely, not certain: draw a few images with
+``datasets/prepare_pascal_person_part.py --preview`` before relying on them):
+``pose_annotations/<id>.mat`` holds ``joints``, per pose person ``14 x [x, y, v]`` (a
+``[P, 14, 3]`` array, one ``[14, 3]`` array, or a cell array of them), and optionally ``boxes``
+(``[P, 4]`` XYXY). Coordinates are taken as 0-based pixel-index coordinates.
+:data:`XIA_JOINT_ORDER` is the one table of the file's joint order (file joint ``i`` -> schema
+joint name) and :data:`XIA_VISIBILITY` of its visibility (1 visible, 2 occluded; any other
+value, or a negative coordinate, is absent). The pose persons are not in ``Human_ids`` order:
+they are linked to the persons geometrically (:func:`dspf_parser.data.pose_linking.link_poses`,
+as for MHPv2); a person without a linked pose gets all-zero joints (no DSPF target). A missing
+or unreadable joints file (or joints folder) is an error naming it; with
+``missing_joints="skip"`` (``$DSPF_PASCAL_MISSING_JOINTS=skip``) it is logged, counted, and
+that image's persons get no joints.
 """
-import json
+import logging
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import scipy.io
 from PIL import Image
 
 from ..annotations import read_label_png
 from ..categories import PASCAL_PERSON_PART_SCHEMA
 from ..paths import datasets_root
+from ..pose_linking import link_poses
 from .registration import register_parsing_datasets
 
 __all__ = [
     "PASCAL_PERSON_PART_SPLITS",
     "LABEL_ORDERS",
+    "DEFAULT_LABEL_ORDER",
+    "XIA_JOINT_ORDER",
+    "XIA_VISIBILITY",
+    "read_xia_joints",
     "pascal_person_part_root",
     "load_pascal_person_part_split",
     "load_pascal_person_part",
@@ -76,10 +86,26 @@ PASCAL_DIRNAME = "pascal-person-part"
 VOID = 255
 #: on-disk part id -> schema part id (index = on-disk id)
 LABEL_ORDERS: Dict[str, tuple] = {
-    "standard": (0, 1, 2, 3, 4, 5, 6),
-    # 1 Lower-arm, 2 Head, 3 Upper-leg, 4 Torso, 5 Lower-leg, 6 Upper-arm
-    "parsing_rcnn": (0, 4, 1, 5, 2, 6, 3),
+    # the instance-level folder copy: 1 Lower-arm, 2 Head, 3 Upper-leg, 4 Torso, 5 Lower-leg, 6 Upper-arm
+    "instance_level": (0, 4, 1, 5, 2, 6, 3),
+    # the semantic release (= the schema): 1 Head, 2 Torso, 3 Upper-arms, 4 Lower-arms, 5 Upper-legs, 6 Lower-legs
+    "semantic": (0, 1, 2, 3, 4, 5, 6),
 }
+DEFAULT_LABEL_ORDER = "instance_level"
+
+#: File joint ``i`` of a Xia et al. joints file -> schema joint name. Their order: head, neck,
+#: then one side's shoulder, elbow, wrist, hip, knee, ankle, then the other side's (the first
+#: side taken as the person's right).
+XIA_JOINT_ORDER: Tuple[str, ...] = (
+    "Head-top", "Neck",
+    "Right-shoulder", "Right-elbow", "Right-wrist", "Right-hip", "Right-knee", "Right-ankle",
+    "Left-shoulder", "Left-elbow", "Left-wrist", "Left-hip", "Left-knee", "Left-ankle",
+)
+#: The file's visibility value -> COCO visibility (2 visible, 1 occluded); others: absent (0).
+XIA_VISIBILITY: Dict[int, float] = {1: 2.0, 2: 1.0}
+POSE_DIRNAME = "pose_annotations"
+MISSING_JOINTS_POLICIES = ("error", "skip")
+logger = logging.getLogger(__name__)
 
 
 def pascal_person_part_root() -> str:
@@ -95,8 +121,9 @@ def _encode(mask: np.ndarray) -> Dict:
 
 
 def _image_ids(split_dir: str, list_name: str) -> List[str]:
-    list_path = os.path.join(split_dir, list_name)
-    if os.path.isfile(list_path):
+    candidates = [os.path.join(split_dir, list_name), os.path.join(os.path.dirname(split_dir), "tools", list_name)]
+    list_path = next((c for c in candidates if list_name and os.path.isfile(c)), None)
+    if list_path is not None:
         with open(list_path) as f:
             ids = [line.strip() for line in f if line.strip()]
         if len(set(ids)) != len(ids):
@@ -106,47 +133,81 @@ def _image_ids(split_dir: str, list_name: str) -> List[str]:
     return sorted(os.path.splitext(n)[0] for n in os.listdir(images) if n.lower().endswith(".jpg"))
 
 
-def _read_joints(path: str, person_ids: List[int]) -> Dict[int, List[float]]:
-    k = PASCAL_PERSON_PART_SCHEMA.num_keypoints
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except ValueError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected an object {{person id: joints}}, got {type(data).__name__}")
-    out = {}
-    for key, joints in data.items():
-        try:
-            pid = int(key)
-        except ValueError:
-            raise ValueError(f"{path}: key {key!r} is not a person id") from None
-        if pid not in person_ids:
-            raise ValueError(f"{path}: joints of person {pid}, which has no pixel in Human_ids "
-                             f"(persons: {person_ids})")
-        arr = np.asarray(joints, dtype=np.float64).reshape(-1)
-        if arr.size != 3 * k:
-            raise ValueError(f"{path}: person {pid} has {arr.size} joint values, expected {k} x 3")
-        arr = arr.reshape(k, 3)
-        if not np.all(np.isin(arr[:, 2], (0, 1, 2))):
-            raise ValueError(f"{path}: person {pid} has a visibility outside 0/1/2")
-        arr[arr[:, 2] == 0] = 0.0
-        out[pid] = arr.reshape(-1).tolist()
-    return out
+def _pose_dir(split_dir: str) -> Optional[str]:
+    for d in (os.path.join(split_dir, POSE_DIRNAME), os.path.join(os.path.dirname(split_dir), POSE_DIRNAME)):
+        if os.path.isdir(d):
+            return d
+    return None
 
 
-def load_pascal_person_part_split(split_dir: str, list_name: str, label_order: str = "standard") -> List[Dict]:
-    """Read one split folder (``Training`` or ``Testing``, module docstring) into dataset dicts.
+def read_xia_joints(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The pose persons of a Xia et al. joints ``.mat`` in the schema's joint order.
+
+    Returns:
+        ``(joints [Q, 14, 3], boxes [Q, 4])``: COCO-visibility joints (:data:`XIA_JOINT_ORDER`,
+        :data:`XIA_VISIBILITY`; absent joints ``(0, 0, 0)``) and XYXY boxes (NaN when the file
+        has none).
 
     Raises:
-        FileNotFoundError: a folder or a listed image / label PNG is missing (the message names it).
+        ValueError: unreadable file, no ``joints``, or ``joints`` / ``boxes`` of the wrong
+            shape (the message names the file).
+    """
+    k = PASCAL_PERSON_PART_SCHEMA.num_keypoints
+    try:
+        mat = scipy.io.loadmat(path)
+    except Exception as e:  # scipy raises several types for corrupt files
+        raise ValueError(f"cannot read joints file {path}: {type(e).__name__}: {e}") from e
+    if "joints" not in mat:
+        raise ValueError(f"{path}: no 'joints' variable (has {sorted(n for n in mat if not n.startswith('__'))})")
+    raw = np.asarray(mat["joints"])
+    try:
+        if raw.dtype == object:
+            people = [np.asarray(x, np.float64).reshape(k, 3) for x in raw.ravel()]
+        else:
+            people = list(raw.astype(np.float64).reshape(-1, k, 3)) if raw.size else []
+    except ValueError:
+        raise ValueError(f"{path}: 'joints' of shape {raw.shape} is not {k} x [x, y, v] per person") from None
+    order = [PASCAL_PERSON_PART_SCHEMA.keypoint_names.index(n) for n in XIA_JOINT_ORDER]
+    joints = np.zeros((len(people), k, 3))
+    for q, person in enumerate(people):
+        for i, (x, y, v) in enumerate(person):
+            vis = XIA_VISIBILITY.get(int(v), 0.0) if np.isfinite(v) else 0.0
+            if vis > 0 and np.isfinite(x) and np.isfinite(y) and x >= 0 and y >= 0:
+                joints[q, order[i]] = (x, y, vis)
+    boxes = np.full((len(people), 4), np.nan)
+    b = np.asarray(mat.get("boxes", np.zeros(0)))
+    if b.size:
+        if b.size != 4 * len(people):
+            raise ValueError(f"{path}: 'boxes' of shape {b.shape} for {len(people)} pose persons")
+        boxes = b.astype(np.float64).reshape(len(people), 4)
+    return joints, boxes
+
+
+def load_pascal_person_part_split(split_dir: str, list_name: str, label_order: str = DEFAULT_LABEL_ORDER,
+                                  missing_joints: str = "error", read_joints: bool = True) -> List[Dict]:
+    """Read one split folder (``Training`` or ``Testing``, module docstring) into dataset dicts.
+
+    ``read_joints=False`` gives every person all-zero joints without looking for joints files
+    (for part-only uses such as ``evaluate_folder pascal``).
+
+    Raises:
+        FileNotFoundError: a folder or a listed image / label PNG is missing, or (with
+            ``missing_joints="error"``) the joints folder or a joints file (names the path).
         ValueError: size mismatch between an image and its PNGs, part ids outside 0..6 (255
-            allowed), malformed joints files, unknown ``label_order``.
+            allowed), an unreadable or malformed joints file (unless skipped), unknown
+            ``label_order`` / ``missing_joints``.
     """
     if label_order not in LABEL_ORDERS:
         raise ValueError(f"unknown label_order {label_order!r}; known: {sorted(LABEL_ORDERS)}")
+    if missing_joints not in MISSING_JOINTS_POLICIES:
+        raise ValueError(f"missing_joints must be one of {MISSING_JOINTS_POLICIES}, got {missing_joints!r}")
+    pose_dir = _pose_dir(split_dir)
+    if pose_dir is None and missing_joints == "error" and read_joints:
+        raise FileNotFoundError(
+            f"PASCAL-Person-Part joints folder not found: {os.path.join(split_dir, POSE_DIRNAME)} or "
+            f"{os.path.join(os.path.dirname(split_dir), POSE_DIRNAME)} (the Xia et al. <id>.mat files; "
+            f"missing_joints='skip' / DSPF_PASCAL_MISSING_JOINTS=skip reads the split without joints)")
+    skipped = []
     lut = np.full(256, VOID, np.uint8)
     lut[: len(LABEL_ORDERS[label_order])] = LABEL_ORDERS[label_order]
     num_parts = PASCAL_PERSON_PART_SCHEMA.num_parts
@@ -184,20 +245,36 @@ def load_pascal_person_part_split(split_dir: str, list_name: str, label_order: s
         labelled = (cat > 0) & (cat != VOID)
         human = maps["Human_ids"].astype(np.int64)
         person_ids = [int(p) for p in np.unique(human) if p > 0]
-        joints = _read_joints(os.path.join(split_dir, "Joints", f"{image_id}.json"), person_ids)
+        masks = [human == pid for pid in person_ids]
+        joints_path = os.path.join(pose_dir or os.path.join(split_dir, POSE_DIRNAME), f"{image_id}.mat")
+        try:
+            if not read_joints:
+                raise LookupError
+            if not os.path.isfile(joints_path):
+                raise FileNotFoundError(f"PASCAL-Person-Part joints file not found: {joints_path}")
+            joints, boxes = read_xia_joints(joints_path)
+        except LookupError:
+            joints, boxes = np.zeros((0, k, 3)), np.zeros((0, 4))
+        except (FileNotFoundError, ValueError) as e:
+            if missing_joints == "error":
+                raise
+            skipped.append(joints_path)
+            logger.warning("%s; its persons get no joints (missing_joints='skip')", e)
+            joints, boxes = np.zeros((0, k, 3)), np.zeros((0, 4))
+        pose_of_person, _ = link_poses(masks, joints, boxes)
         annos, ignore = [], np.zeros((height, width), bool)
         ignore |= labelled & (human == 0)
-        for pid in person_ids:
-            mine = human == pid
+        for n, (pid, mine) in enumerate(zip(person_ids, masks)):
             parts = np.where(mine & labelled, cat, 0)
             if not parts.any():
                 ignore |= mine
                 continue
             ys, xs = np.nonzero(mine)
+            q = int(pose_of_person[n])
             annos.append({
                 "person_id": pid,
                 "parsing_rles": {int(c): _encode(parts == c) for c in np.unique(parts) if c > 0},
-                "keypoints": joints.get(pid, [0.0] * (3 * k)),
+                "keypoints": joints[q].reshape(-1).tolist() if q >= 0 else [0.0] * (3 * k),
                 "bbox": [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)],
             })
         record = {"file_name": file_name, "image_id": image_id, "height": int(height), "width": int(width),
@@ -205,23 +282,30 @@ def load_pascal_person_part_split(split_dir: str, list_name: str, label_order: s
         if ignore.any():
             record["ignore_rles"] = [_encode(ignore)]
         records.append(record)
+    if skipped:
+        logger.warning("%s: %d of %d images read without joints (missing or unreadable joints files, "
+                       "missing_joints='skip')", split_dir, len(skipped), len(records))
     return records
 
 
-def load_pascal_person_part(name: str, root: Optional[str] = None, label_order: Optional[str] = None) -> List[Dict]:
+def load_pascal_person_part(name: str, root: Optional[str] = None, label_order: Optional[str] = None,
+                            missing_joints: Optional[str] = None) -> List[Dict]:
     """Load the registered split ``name`` of :data:`PASCAL_PERSON_PART_SPLITS` from ``root``
     (default :func:`pascal_person_part_root`); ``label_order`` defaults to
-    ``$DSPF_PASCAL_LABEL_ORDER`` or ``"standard"``."""
+    ``$DSPF_PASCAL_LABEL_ORDER`` or :data:`DEFAULT_LABEL_ORDER`, ``missing_joints`` to
+    ``$DSPF_PASCAL_MISSING_JOINTS`` or ``"error"``."""
     root = pascal_person_part_root() if root is None else root
     split_dir, list_name = PASCAL_PERSON_PART_SPLITS[name]
     if label_order is None:
-        label_order = os.environ.get("DSPF_PASCAL_LABEL_ORDER", "standard")
+        label_order = os.environ.get("DSPF_PASCAL_LABEL_ORDER", DEFAULT_LABEL_ORDER)
+    if missing_joints is None:
+        missing_joints = os.environ.get("DSPF_PASCAL_MISSING_JOINTS", "error")
     if not os.path.isdir(root):
         raise FileNotFoundError(
             f"PASCAL-Person-Part root not found: {root} (expected {split_dir}/Images, {split_dir}/Category_ids, "
             f"{split_dir}/Human_ids of the instance-level release; set DETECTRON2_DATASETS to the folder "
             f"holding {PASCAL_DIRNAME})")
-    return load_pascal_person_part_split(os.path.join(root, split_dir), list_name, label_order)
+    return load_pascal_person_part_split(os.path.join(root, split_dir), list_name, label_order, missing_joints)
 
 
 def register_pascal_person_part() -> None:
