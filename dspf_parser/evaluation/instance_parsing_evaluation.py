@@ -57,8 +57,10 @@ class InstanceParsingEvaluator(DatasetEvaluator):
         for x, out in zip(inputs, outputs):
             record = self._gt[x["file_name"]]
             annos = record.get("annotations", [])
+            # Values outside the part range (255 in the real MHPv2 release) are ignored by the
+            # metrics, as the official script does.
             gt_parts = [load_person_parts(anno, record["height"], record["width"], self._schema.num_parts,
-                                          image=record["file_name"]) for anno in annos]
+                                          image=record["file_name"], out_of_range="keep") for anno in annos]
             inst = out["instances"].to("cpu")
             pred_parts = list(inst.pred_parts.numpy())
             scores = inst.scores.numpy()

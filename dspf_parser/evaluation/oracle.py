@@ -59,7 +59,8 @@ class DegradeSpec:
     spurious: int
 
 
-#: The documented levels; 1 is the default of ``tools/oracle_eval.py --degrade``.
+#: The documented levels; 1 is the reference damage (a good trained network), reported next to
+#: the exact maps (level 0, the default of ``tools/oracle_eval.py --degrade``) in the README.
 DEGRADE_LEVELS: Dict[int, DegradeSpec] = {
     0: DegradeSpec(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0),
     1: DegradeSpec(0.7, 0.8, 0.05, 1.5, 3.0, 0.05, 1),
