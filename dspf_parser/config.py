@@ -69,6 +69,13 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.MATCHING.TRAIN_NUM_ITERS = 20
     cfg.MODEL.DSPF.MATCHING.STEP = 0.3
     cfg.MODEL.DSPF.MATCHING.DYKSTRA_ITERS = 1
+    # Convergence stop of the eval-mode solver (association "matching"): every CHECK_EVERY
+    # iterations the relaxed assignment is certified by a dual solution built from Dykstra's
+    # multipliers; once every limb's relative primal-dual gap is <= TOL the solver stops (one
+    # host sync per check, none per iteration). 0 disables it (always NUM_ITERS). Training
+    # unrolls exactly TRAIN_NUM_ITERS iterations regardless.
+    cfg.MODEL.DSPF.MATCHING.TOL = 1e-4
+    cfg.MODEL.DSPF.MATCHING.CHECK_EVERY = 25
     # Training stage two: cross-entropy of the relaxed assignments against the true pairing of
     # the annotated joints (scored on the predicted limb heatmaps). Off in stage one.
     cfg.MODEL.DSPF.MATCHING.LOSS_ON = False
