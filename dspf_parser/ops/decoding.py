@@ -26,7 +26,7 @@ from .targets import sample_grid_at_pixels
 
 __all__ = [
     "ASSOCIATIONS", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
-    "decode_maps", "dense_outputs", "dspf_candidates", "suppress_duplicates",
+    "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "suppress_duplicates",
 ]
 
 ASSOCIATIONS = ("exact", "matching", "greedy_openpose", "greedy_personlab")
@@ -255,6 +255,26 @@ def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tu
     return out
 
 
+def find_candidates(maps: ParsingMaps, settings: DecodingSettings) -> Tuple[Tensor, Tensor, Tensor]:
+    """Keypoint candidates of one image (the ``keypoint_detection`` stage of :func:`decode_maps`):
+    Hough peaks, duplicates suppressed, merged with the DSPF-projected points if enabled.
+
+    Returns:
+        ``coords`` ``[K, N, 2]`` (input pixels), ``scores`` ``[K, N]``, ``valid`` ``[K, N]`` bool.
+    """
+    s = settings
+    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius)[0]
+    coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
+    valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
+    if s.dspf_candidates:
+        person_cells = _grid_person(maps, s.stride)
+        extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
+                                                     s.keypoint_threshold, s.keypoint_radius)
+        coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
+                                                  s.duplicate_radius, s.max_candidates)
+    return coords, scores, valid
+
+
 def decode_maps(
     maps: ParsingMaps,
     input_size: Tuple[int, int],
@@ -287,15 +307,7 @@ def decode_maps(
             times[name] = now - clock[0]
             clock[0] = now
 
-    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius)[0]
-    coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
-    valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
-    if s.dspf_candidates:
-        person_cells = _grid_person(maps, s.stride)
-        extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
-                                                     s.keypoint_threshold, s.keypoint_radius)
-        coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
-                                                  s.duplicate_radius, s.max_candidates)
+    coords, scores, valid = find_candidates(maps, s)
     lap("keypoint_detection")
     limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
                                           template_sigma=s.limb_template_sigma)
