@@ -295,7 +295,8 @@ def time_decoding(model: nn.Module, maps, input_size: Tuple[int, int],
         total = timer() - start
         coords, _, valid = find_candidates(parsing, settings)
         limb_scores, pair_valid = score_limbs(parsing.limb_heatmaps, coords, valid, settings.limbs,
-                                              settings.stride, template_sigma=settings.limb_template_sigma)
+                                              settings.stride, template_sigma=settings.limb_template_sigma,
+                                              prune_below=settings.limb_prune_below)
         start = timer()
         scipy_loop(limb_scores, pair_valid)
         reference = timer() - start

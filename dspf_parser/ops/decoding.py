@@ -80,6 +80,9 @@ class DecodingSettings:
         limb_template_sigma: score limbs against the limb target of each pair (the targets'
             limb sigma, input px), or by the plain mean of the heatmap if ``None``
             (:func:`score_limbs`).
+        limb_prune_below: only the pairs whose limb heatmap reads at least this at their
+            midpoint get the full limb score, the others 0 (``None``: every pair;
+            :func:`score_limbs`).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -93,6 +96,7 @@ class DecodingSettings:
     duplicate_radius: float = 6.0
     dspf_candidates: bool = True
     limb_template_sigma: Optional[float] = None
+    limb_prune_below: Optional[float] = None
 
 
 @dataclass
@@ -310,7 +314,8 @@ def decode_maps(
     coords, scores, valid = find_candidates(maps, s)
     lap("keypoint_detection")
     limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
-                                          template_sigma=s.limb_template_sigma)
+                                          template_sigma=s.limb_template_sigma,
+                                          prune_below=s.limb_prune_below)
     lap("limb_scoring")
     matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
