@@ -26,7 +26,8 @@ from .targets import sample_grid_at_pixels
 
 __all__ = [
     "ASSOCIATIONS", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
-    "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "suppress_duplicates",
+    "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "person_pixels",
+    "suppress_duplicates",
 ]
 
 ASSOCIATIONS = ("exact", "matching", "greedy_openpose", "greedy_personlab")
@@ -250,6 +251,55 @@ def dense_outputs(
     return part_probs, dspf * scale.view(2, 1, 1)
 
 
+def _window_cells(n_out: int, n_in: int, n_grid: int, stride: int, device: torch.device) -> Tensor:
+    """``[3, n_out]`` grid indices covering the bilinear footprint of every output pixel along
+    one axis, for the sampling of :func:`sample_grid_at_pixels` (clamped at the border): the cells
+    ``floor(u - e) .. floor(u + e) + 1`` around the pixel's grid position ``u`` (``e = 1e-3``
+    absorbs the rounding of ``grid_sample``'s own position), as first, middle, last (repeated
+    when the footprint spans two cells)."""
+    pos = (torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5
+    cell = (pos - stride // 2) / stride
+    low = torch.floor(cell - 1e-3).long().clamp(0, n_grid - 1)
+    high = (torch.floor(cell + 1e-3).long() + 1).clamp(0, n_grid - 1)
+    return torch.stack([low, torch.minimum(low + 1, high), high])
+
+
+def person_pixels(
+    part_grid: Tensor, part_stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int],
+    part_probs: Tensor, margin: float = 1e-4,
+) -> Tensor:
+    """``part_probs.argmax(0) > 0`` (the person pixels of the output image), computing the argmax
+    over the ``C`` classes only where it is not decided by the grid.
+
+    ``part_probs`` ``[C, H', W']`` is the bilinear (convex) interpolation of ``part_grid``
+    ``[C, hp, wp]`` (:func:`sample_grid_at_pixels`). Where every grid cell of a pixel's bilinear
+    footprint has the same top class ``c`` with a lead over every other class of more than
+    ``margin``, the interpolated ``c`` leads every other class by more than ``margin`` too (a
+    convex combination of the leads), far above float rounding: the pixel's label is ``c``.
+    Only the other pixels (part boundaries) read the ``C`` values of ``part_probs``.
+
+    Returns:
+        ``[H', W']`` bool.
+    """
+    num_classes, out_h, out_w = part_probs.shape
+    if num_classes < 2 or out_h == 0 or out_w == 0:
+        return part_probs.new_zeros(out_h, out_w, dtype=torch.bool)
+    hp, wp = part_grid.shape[-2:]
+    top, index = part_grid.topk(2, dim=0)
+    label = torch.where(top[0] - top[1] > margin, index[0], torch.full_like(index[0], -1))  # [hp, wp]
+    cols = _window_cells(out_w, input_size[1], wp, part_stride, label.device)  # [3, W']
+    rows = _window_cells(out_h, input_size[0], hp, part_stride, label.device)  # [3, H']
+    across = label[:, cols]  # [hp, 3, W']
+    low, high = across.amin(dim=1), across.amax(dim=1)  # [hp, W']
+    low, high = low[rows].amin(dim=0), high[rows].amax(dim=0)  # [H', W']
+    decided = (low == high) & (low >= 0)
+    person = decided & (low > 0)
+    band = (~decided).reshape(-1).nonzero().squeeze(1)
+    flat = person.reshape(-1)
+    flat[band] = part_probs.reshape(num_classes, -1)[:, band].argmax(0) > 0
+    return person
+
+
 def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
     """Joints ``[P, K, 3]`` from input to output pixel-index coordinates (missing joints stay 0)."""
     scale = poses.new_tensor([output_size[1] / input_size[1], output_size[0] / input_size[0]])
@@ -323,7 +373,8 @@ def decode_maps(
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
     part_probs, dspf = dense_outputs(maps, s.stride, input_size, output_size)
-    instance_map = assign_pixels(part_probs.argmax(0) > 0, dspf, poses, person_scores, stride=1)
+    person = person_pixels(maps.part_probs, maps.part_stride, input_size, output_size, part_probs)
+    instance_map = assign_pixels(person, dspf, poses, person_scores, stride=1)
     lap("pixel_assignment")
     return ParsedPeople(poses, person_scores, instance_map, part_probs, dspf, times)
 
