@@ -286,12 +286,14 @@ def person_pixels(
         return part_probs.new_zeros(out_h, out_w, dtype=torch.bool)
     hp, wp = part_grid.shape[-2:]
     top, index = part_grid.topk(2, dim=0)
-    label = torch.where(top[0] - top[1] > margin, index[0], torch.full_like(index[0], -1))  # [hp, wp]
+    label = torch.where(top[0] - top[1] > margin, index[0], torch.full_like(index[0], -1)).int()  # [hp, wp]
     cols = _window_cells(out_w, input_size[1], wp, part_stride, label.device)  # [3, W']
     rows = _window_cells(out_h, input_size[0], hp, part_stride, label.device)  # [3, H']
-    across = label[:, cols]  # [hp, 3, W']
-    low, high = across.amin(dim=1), across.amax(dim=1)  # [hp, W']
-    low, high = low[rows].amin(dim=0), high[rows].amax(dim=0)  # [H', W']
+    across = [label[:, c] for c in cols]  # 3 x [hp, W']
+    low = torch.minimum(torch.minimum(across[0], across[1]), across[2])
+    high = torch.maximum(torch.maximum(across[0], across[1]), across[2])
+    low = torch.minimum(torch.minimum(low[rows[0]], low[rows[1]]), low[rows[2]])  # [H', W']
+    high = torch.maximum(torch.maximum(high[rows[0]], high[rows[1]]), high[rows[2]])
     decided = (low == high) & (low >= 0)
     person = decided & (low > 0)
     band = (~decided).reshape(-1).nonzero().squeeze(1)
