@@ -380,14 +380,18 @@ def exact_matching(scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     valid = _check_valid(scores, valid, "scores")
     weight = torch.where(valid & (scores > 0), scores, torch.zeros_like(scores)).detach()
     weight = weight.to("cpu", torch.float64).numpy()
-    chosen = np.zeros(weight.shape, dtype=bool)
-    for b in range(weight.shape[0]):
-        rows = np.flatnonzero(weight[b].any(axis=1))
-        cols = np.flatnonzero(weight[b].any(axis=0))
-        if rows.size == 0:
-            continue
-        sub = weight[b][np.ix_(rows, cols)]
+    row_used, col_used = weight.any(axis=2), weight.any(axis=1)  # [B, N], [B, M]
+    batch, rows_of, cols_of = [], [], []
+    for b in np.flatnonzero(row_used.any(axis=1)):
+        rows, cols = np.flatnonzero(row_used[b]), np.flatnonzero(col_used[b])
+        full = rows.size == weight.shape[1] and cols.size == weight.shape[2]
+        sub = weight[b] if full else weight[b][np.ix_(rows, cols)]
         r, c = linear_sum_assignment(sub, maximize=True)
         keep = sub[r, c] > 0
-        chosen[b, rows[r[keep]], cols[c[keep]]] = True
+        batch.append(np.full(int(keep.sum()), b))
+        rows_of.append(rows[r[keep]])
+        cols_of.append(cols[c[keep]])
+    chosen = np.zeros(weight.shape, dtype=bool)
+    if batch:
+        chosen[np.concatenate(batch), np.concatenate(rows_of), np.concatenate(cols_of)] = True
     return torch.from_numpy(chosen).to(scores.device)
