@@ -352,6 +352,19 @@ def decode_maps(
     Returns:
         :class:`ParsedPeople` in the output frame; every pixel whose part label is not
         background goes to a person whenever at least one person was found.
+
+    Host synchronisation (CUDA): none per pixel, per candidate pair or per PGD iteration; per
+    image a fixed number of small ones, each reading one size that the next tensor's shape
+    depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``), the DSPF
+    points found (boolean index in :func:`dspf_candidates`), the packed pair width when limb
+    pruning is on, the person pixels and the tile-candidate width of :func:`assign_pixels`, the
+    boundary pixels of :func:`person_pixels`. Two are by design: ``"exact"`` copies the
+    ``[L, N, N]`` scores to the host once (scipy runs on the CPU) and :func:`group_people`
+    walks the matched edges (about people x limbs) on the host, a union of growing people in
+    limb order; ``"matching"`` adds one sync per convergence check (every ``CHECK_EVERY``
+    iterations) and one per rounding round. Their cost on a GPU is not measured here (no GPU
+    on the development machine); ``tools/benchmark.py --device cuda`` times every stage with
+    ``torch.cuda.synchronize``.
     """
     s = settings
     times: Dict[str, float] = {}
