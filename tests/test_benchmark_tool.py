@@ -18,12 +18,12 @@ TINY_OPTS = [
 TIME_KEYS = [
     f"{stage}_ms" for stage in (
         "backbone_and_heads", "keypoint_detection", "limb_scoring", "matching", "grouping",
-        "pixel_assignment", "total_decoding", "total",
+        "pixel_assignment", "scipy_loop", "total_decoding", "total",
     )
 ]
 INFO_KEYS = [
     "config", "config_name", "opts", "input_size", "device", "device_name", "people",
-    "decoded_people", "repeats", "threads", "torch_version", "detectron2_version", "gflops",
+    "decoded_people", "source", "repeats", "threads", "torch_version", "detectron2_version", "gflops",
     "gflops_by_module", "flops_uncounted_ops", "params", "params_model",
 ]
 
@@ -75,6 +75,38 @@ def test_network_cost_is_the_same_for_every_people_count(records):
 
 def test_perfect_maps_decode_the_requested_people(records):
     assert [r["decoded_people"] for r in records] == [r["people"] for r in records]
+    assert {r["source"] for r in records} == {"perfect_maps"}
+
+
+def test_scenes_fit_sixty_people_at_512():
+    scene = load_tool().make_scene(60, (512, 512), seed=0)  # raises if anyone is not rendered
+    assert scene.num_people == 60 and scene.keypoints.shape[0] == 60
+
+
+def test_real_model_path_on_a_checkpoint_and_an_image(tmp_path):
+    """``--weights`` + ``--images``: the network's real outputs are decoded (one extra line)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    tool = load_tool()
+    config = os.path.join(ROOT, "configs/synthetic/dspf_R18_tiny.yaml")
+    model = tool.build_eval_model(tool.setup_cfg(config, TINY_OPTS))
+    weights = tmp_path / "model.pth"
+    torch.save({"model": model.state_dict()}, weights)
+    image = tmp_path / "image.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(image)
+    records = tool.main([
+        "--config-file", config, "--input-size", "64", "64", "--people", "1", "--repeats", "1",
+        "--warmup", "0", "--device", "cpu", "--weights", str(weights), "--images", str(image),
+        "--opts", *TINY_OPTS,
+    ])
+    assert [(r["source"], r["people"]) for r in records] == [("perfect_maps", 1), ("model", None)]
+    assert records[1]["image"] == str(image) and records[1]["decoded_people"] >= 0
+    for key in TIME_KEYS:
+        assert math.isfinite(records[1][key]) and records[1][key] >= 0, key
+    with pytest.raises(SystemExit):
+        tool.main(["--config-file", config, "--images", str(image)])  # no --weights
 
 
 def test_table_lists_every_run(records):

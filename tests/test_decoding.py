@@ -127,3 +127,28 @@ def test_ground_truth_limb_problems_with_no_people():
     limbs = torch.zeros(2, 18, 8, 8)
     scores, valid, target = ground_truth_limb_problems(limbs, [torch.zeros(0, 16, 3)] * 2, LIMBS, STRIDE)
     assert scores.shape == (36, 1, 1) and not valid.any() and target.sum() == 0
+
+
+@pytest.mark.parametrize("kind", ["random", "blocks", "ties"])
+def test_person_pixels_is_the_dense_argmax(kind):
+    """The grid-decided foreground equals ``argmax > 0`` of the full-resolution probabilities."""
+    from dspf_parser.ops.decoding import person_pixels
+    from dspf_parser.ops.targets import sample_grid_at_pixels
+
+    g = torch.Generator().manual_seed({"random": 0, "blocks": 1, "ties": 2}[kind])
+    for trial in range(60):
+        c = int(torch.randint(2, 8, (1,), generator=g))
+        hp, wp = (int(v) for v in torch.randint(1, 12, (2,), generator=g))
+        s = [1, 2, 4, 8][trial % 4]
+        size = (hp * s - int(torch.randint(0, s, (1,), generator=g)), wp * s)
+        out = [size, (2 * size[0] + 1, size[1] + 3), (max(1, size[0] // 2), max(1, size[1] // 3))][trial % 3]
+        if kind == "random":
+            logits = torch.randn(c, hp, wp, generator=g) * 3
+        elif kind == "blocks":
+            labels = torch.randint(0, c, (hp, wp), generator=g)
+            logits = torch.nn.functional.one_hot(labels, c).permute(2, 0, 1).float() * 20 - 10
+        else:
+            logits = torch.randint(0, 2, (c, hp, wp), generator=g).float()
+        probs = logits.softmax(0)
+        dense = sample_grid_at_pixels(probs, s, size, out)
+        assert torch.equal(person_pixels(probs, s, size, out, dense), dense.argmax(0) > 0)

@@ -148,3 +148,31 @@ def test_template_score_is_one_on_its_own_target_and_prefers_the_true_pair():
     mean, _ = score_limbs(heat, coords, valid, [(0, 1)], stride)
     assert mean[0, 0, 1] > mean[0, 0, 0]
     assert template[0, 1].abs().sum() == 0  # padded candidate
+
+
+@pytest.mark.parametrize("template_sigma", [None, 6.0])
+def test_pruned_scoring_is_the_dense_scoring_on_kept_pairs(template_sigma):
+    """Pruning scores the pairs whose midpoint reads >= the threshold exactly as the dense
+    computation does (bit for bit), and only those; threshold 0 keeps every valid pair."""
+    gen = torch.Generator().manual_seed(3)
+    limbs = [(0, 1), (1, 2), (2, 3), (0, 3)]
+    heat = torch.rand(4, 20, 24, generator=gen) ** 3
+    coords = torch.rand(4, 9, 2, generator=gen) * torch.tensor([96.0, 80.0])
+    valid = torch.rand(4, 9, generator=gen) > 0.25
+    dense, dense_valid = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma)
+    everything, _ = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma, prune_below=0.0)
+    assert torch.equal(everything, dense)
+    threshold = 0.2
+    pruned, pruned_valid = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma,
+                                       prune_below=threshold)
+    assert torch.equal(pruned_valid, dense_valid)
+    # Independent midpoint reading: the bilinear loop reference of this file.
+    kept = torch.zeros_like(dense_valid)
+    for l, (a, b) in enumerate(limbs):
+        for n in range(9):
+            for m in range(9):
+                mid = (coords[a, n] + coords[b, m]) / 2
+                kept[l, n, m] = bool(dense_valid[l, n, m]) and _bilinear_zero(heat[l], *mid.tolist(), 4) >= threshold - 1e-6
+    assert 0 < int(kept.sum()) < int(dense_valid.sum())
+    assert torch.equal(pruned[kept], dense[kept])
+    assert (pruned[~kept] == 0).all()

@@ -453,3 +453,58 @@ def test_exact_matching_equals_the_converged_relaxation() -> None:
     scores = torch.rand(8, 6, 6, generator=g, dtype=torch.float64)
     relaxed = round_matching(solve_matching(scores, num_iters=2000), threshold=0.5)
     assert torch.equal(exact_matching(scores), relaxed)
+
+
+# --- convergence stop ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n, kind, seed", [(20, "uniform", 80), (20, "near_ties", 81), (5, "normal", 82)])
+def test_convergence_stop_certifies_its_gap(n: int, kind: str, seed: int) -> None:
+    """An early stop returns a feasible X within ``tol`` of the scipy optimum, in fewer iterations."""
+    scores, valid = random_problems(60, n, n, kind, seed)
+    tol = 1e-3
+    x, iters = solve_matching(scores.float(), valid, tol=tol, check_every=25, return_iters=True)
+    assert iters < 500 and iters % 25 == 0
+    check_feasible(x, valid)
+    gaps = relative_gaps(scores, valid, x)
+    assert gaps.max() <= tol + 1e-5  # float32 rounding of the certificate
+    assert gaps.min() >= -5 * FEAS_TOL
+
+
+def test_convergence_stop_off_runs_every_iteration() -> None:
+    scores, valid = random_problems(10, 6, 6, "uniform", 83)
+    x, iters = solve_matching(scores, valid, num_iters=120, return_iters=True)
+    assert iters == 120
+    late, late_iters = solve_matching(scores, valid, num_iters=120, tol=1e-12, return_iters=True)
+    assert late_iters == 120  # unreachable tolerance: the full schedule, same result
+    torch.testing.assert_close(x, late, atol=0, rtol=0)
+    with pytest.raises(ValueError):
+        solve_matching(scores, valid, tol=-1.0)
+    with pytest.raises(ValueError):
+        solve_matching(scores, valid, check_every=0)
+
+
+def test_gradcheck_with_convergence_stop() -> None:
+    """The early-stopped solver stays differentiable (the graph of the iterations run)."""
+    gen = torch.Generator().manual_seed(84)
+    scores = (torch.rand(2, 3, 4, generator=gen, dtype=torch.float64) * 1.5 - 0.5).requires_grad_(True)
+    fn = lambda s: solve_matching(s, num_iters=40, step=0.05, peak_step=0.5, tol=0.5, check_every=5)  # noqa: E731
+    _, iters = solve_matching(scores.detach(), num_iters=40, step=0.05, peak_step=0.5, tol=0.5,
+                              check_every=5, return_iters=True)
+    assert iters < 40
+    assert torch.autograd.gradcheck(fn, (scores,), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_matching_layer_stops_in_eval_only() -> None:
+    from dspf_parser.modeling.matching_layer import LPMatchingLayer
+
+    layer = LPMatchingLayer(num_iters=500, train_num_iters=20, step=0.3, dykstra_iters=1,
+                            tol=1e-3, check_every=25)
+    scores, valid = random_problems(8, 6, 6, "uniform", 85)
+    scores = scores.float()
+    expected, iters = solve_matching(scores, valid, tol=1e-3, check_every=25, return_iters=True)
+    assert iters < 500
+    torch.testing.assert_close(layer.eval()(scores, valid), expected, atol=0, rtol=0)
+    train = solve_matching(scores, valid, num_iters=20, step=0.3, peak_step=0.3, anneal_fraction=0.0,
+                           final_step=0.3)
+    torch.testing.assert_close(layer.train()(scores, valid), train, atol=0, rtol=0)

@@ -4,8 +4,12 @@
 Example::
 
     python tools/benchmark.py --config-file configs/synthetic/dspf_R18_tiny.yaml \
-        --input-size 512 512 --people 1 5 10 20 --repeats 5 --device cpu --threads 1 \
+        --input-size 512 512 --people 1 20 60 --repeats 5 --device cpu --threads 1 \
         --output benchmark.jsonl
+
+    # real network outputs too: a checkpoint and real images (resized to --input-size)
+    python tools/benchmark.py --config-file configs/synthetic/dspf_R18_tiny.yaml \
+        --weights output/model_final.pth --images a.jpg b.jpg --people 1 20 60
 
 What is measured
 ----------------
@@ -32,7 +36,17 @@ What is measured
   ``MODEL.WEIGHTS`` is set: no people) but on PERFECT maps rendered from the image's ground
   truth with ``dspf_parser.ops.targets`` (keypoint disks + offsets, limb heatmaps, DSPF, a
   one-hot part segmentation), so its cost is that of exactly ``N`` well-separated people;
-  ``decoded_people`` is how many it found.
+  ``decoded_people`` is how many it found (``source: "perfect_maps"``). Up to 60 people fit
+  a 512 x 512 canvas (one layout cell each).
+* ``scipy_loop``: the association stage's own problems (the limb scores and admissible pairs
+  of the image's candidates), solved by a plain Python loop of
+  ``scipy.optimize.linear_sum_assignment`` over the limbs, next to ``matching`` (the
+  configured ``MODEL.DSPF.INFERENCE.ASSOCIATION`` on the same problems).
+* **Real-model path** (``--images`` with ``--weights CHECKPOINT``): every image file is read,
+  resized to ``--input-size`` and run through the network; the decoding then runs on the
+  network's real outputs (``source: "model"``, ``image``: the file, ``people``: null). Same
+  stage fields.
+
   On CUDA every timed region is bracketed by ``torch.cuda.synchronize()``.
 
 Output: an aligned table on stdout (one row per device and people) and, with ``--output``,
@@ -70,11 +84,13 @@ from dspf_parser.data.categories import get_schema  # noqa: E402
 from dspf_parser.data.synthetic import SyntheticSample, render_people, sample_person_params  # noqa: E402
 from dspf_parser.modeling.pose_head import PoseMaps  # noqa: E402
 from dspf_parser.modeling.meta_arch import maps_of_batch  # noqa: E402
-from dspf_parser.ops.decoding import decode_maps  # noqa: E402
+from dspf_parser.data.dataset_mapper import read_image_checked  # noqa: E402
+from dspf_parser.ops.decoding import decode_maps, find_candidates  # noqa: E402
+from dspf_parser.ops.limb_scoring import score_limbs  # noqa: E402
 from dspf_parser.ops.targets import dspf_targets, grid_coordinates, keypoint_targets, limb_targets  # noqa: E402
 
 DECODING_STAGES = ("keypoint_detection", "limb_scoring", "matching", "grouping", "pixel_assignment")
-STAGES = ("backbone_and_heads",) + DECODING_STAGES + ("total_decoding", "total")
+STAGES = ("backbone_and_heads",) + DECODING_STAGES + ("scipy_loop", "total_decoding", "total")
 # Extent of a rendered person (pixels of any pose within the joint limits), in units of its
 # height, relative to the pelvis: x in [-0.52, 0.46], y in [-0.54, 0.59] (measured on 150
 # random people); the layout below leaves a margin around it.
@@ -243,59 +259,105 @@ def make_timer(device: torch.device) -> Callable[[], float]:
     return time.perf_counter
 
 
-def time_network(model: nn.Module, image: torch.Tensor, timer: Callable[[], float]) -> float:
-    """Seconds of one eval forward of preprocessing + backbone + the three heads."""
+def time_network(model: nn.Module, image: torch.Tensor, timer: Callable[[], float]):
+    """Seconds of one eval forward of preprocessing + backbone + the three heads, and the
+    outputs ``(part_logits, field, PoseMaps)`` of that forward."""
     with torch.no_grad():
         start = timer()
         images = model.preprocess_image([{"image": image}])
         features = model.backbone(images.tensor)
-        model.part_head(features)
-        model.field_head(features)
-        model.pose_head(features)
-        return timer() - start
+        part_logits = model.part_head(features)
+        field = model.field_head(features)
+        pose = model.pose_head(features)
+        return timer() - start, (part_logits, field, pose)
+
+
+def scipy_loop(limb_scores: torch.Tensor, pair_valid: torch.Tensor) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """The plain reference association: one ``linear_sum_assignment`` per limb on the weights
+    ``max(score, 0)`` of the admissible pairs ``[L, N, N]`` (host copy included)."""
+    from scipy.optimize import linear_sum_assignment
+
+    weights = torch.where(pair_valid, limb_scores.clamp_min(0), torch.zeros(())).cpu().double().numpy()
+    return [linear_sum_assignment(w, maximize=True) for w in weights]
 
 
 def time_decoding(model: nn.Module, maps, input_size: Tuple[int, int],
                   timer: Callable[[], float]) -> Tuple[Dict[str, float], int]:
     """Seconds of each decoding stage and of the whole decoding (the model's own
-    ``maps_of_batch`` + ``decode_maps`` seam, output at the input size); people decoded."""
+    ``maps_of_batch`` + ``decode_maps`` seam, output at the input size), and of the
+    ``scipy_loop`` on the association problems of the same maps; people decoded."""
     part_logits, field, pose = maps
+    settings = model.decoding
     with torch.no_grad():
         start = timer()
         parsing = maps_of_batch(part_logits, field, pose, [input_size], model.output_stride)[0]
-        people = decode_maps(parsing, input_size, input_size, model.decoding, timer=timer)
+        people = decode_maps(parsing, input_size, input_size, settings, timer=timer)
         total = timer() - start
+        coords, _, valid = find_candidates(parsing, settings)
+        limb_scores, pair_valid = score_limbs(parsing.limb_heatmaps, coords, valid, settings.limbs,
+                                              settings.stride, template_sigma=settings.limb_template_sigma,
+                                              prune_below=settings.limb_prune_below)
+        start = timer()
+        scipy_loop(limb_scores, pair_valid)
+        reference = timer() - start
     seconds = {stage: people.stage_seconds[stage] for stage in DECODING_STAGES}
-    seconds["total_decoding"] = total
+    seconds.update(total_decoding=total, scipy_loop=reference)
     return seconds, int(people.scores.shape[0])
 
 
-def benchmark_run(model: nn.Module, cfg, device: torch.device, num_people: int,
-                  input_size: Tuple[int, int], repeats: int, warmup: int, seed: int,
-                  progress: Optional[tqdm] = None) -> Dict[str, object]:
-    """Median milliseconds of every stage for one (device, people) pair, and people decoded.
-
-    ``model`` must already be on ``device``. ``progress`` is advanced once per run.
-    """
-    sample = make_scene(num_people, input_size, seed)
-    image = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1))).to(device)
-    part_logits, field, pose = perfect_maps(sample, model, cfg)
-    maps = (part_logits.to(device), field.to(device), pose_maps_to(pose, device))
+def time_runs(model: nn.Module, image: torch.Tensor, maps: Optional[Tuple], input_size: Tuple[int, int],
+              device: torch.device, repeats: int, warmup: int,
+              progress: Optional[tqdm] = None) -> Dict[str, object]:
+    """Median milliseconds of every stage over ``repeats`` runs after ``warmup`` runs, and the
+    people decoded. ``maps``: the maps to decode (perfect maps), or ``None`` to decode the
+    network's own outputs of each run."""
     timer = make_timer(device)
     runs: Dict[str, List[float]] = {stage: [] for stage in STAGES}
     decoded = 0
     for run in range(warmup + repeats):
-        network = time_network(model, image, timer)
-        seconds, decoded = time_decoding(model, maps, tuple(input_size), timer)
+        network, outputs = time_network(model, image, timer)
+        seconds, decoded = time_decoding(model, maps if maps is not None else outputs, input_size, timer)
         if run >= warmup:
             seconds.update(backbone_and_heads=network, total=network + seconds["total_decoding"])
             for stage in STAGES:
                 runs[stage].append(seconds[stage])
         if progress is not None:
             progress.update(1)
-    record = {f"{stage}_ms": 1e3 * statistics.median(runs[stage]) for stage in STAGES}
+    record: Dict[str, object] = {f"{stage}_ms": 1e3 * statistics.median(runs[stage]) for stage in STAGES}
     record["decoded_people"] = decoded
     return record
+
+
+def benchmark_run(model: nn.Module, cfg, device: torch.device, num_people: int,
+                  input_size: Tuple[int, int], repeats: int, warmup: int, seed: int,
+                  progress: Optional[tqdm] = None) -> Dict[str, object]:
+    """Perfect-map path: median milliseconds of every stage for one (device, people) pair, and
+    people decoded. ``model`` must already be on ``device``. ``progress`` is advanced once per run.
+    """
+    sample = make_scene(num_people, input_size, seed)
+    image = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1))).to(device)
+    part_logits, field, pose = perfect_maps(sample, model, cfg)
+    maps = (part_logits.to(device), field.to(device), pose_maps_to(pose, device))
+    record = time_runs(model, image, maps, tuple(input_size), device, repeats, warmup, progress)
+    return dict(record, source="perfect_maps")
+
+
+def load_image(file_name: str, image_format: str, input_size: Tuple[int, int]) -> torch.Tensor:
+    """``[3, H, W]`` float image of ``file_name`` (channels in ``image_format``), bilinearly resized
+    to ``input_size``; errors name the file."""
+    array = read_image_checked(file_name, image_format)
+    image = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float()
+    return torch.nn.functional.interpolate(image[None], size=tuple(input_size), mode="bilinear",
+                                           align_corners=False)[0]
+
+
+def model_run(model: nn.Module, cfg, device: torch.device, file_name: str, input_size: Tuple[int, int],
+              repeats: int, warmup: int, progress: Optional[tqdm] = None) -> Dict[str, object]:
+    """Real-model path: the network's outputs on a real image, decoded; same fields as
+    :func:`benchmark_run` plus ``image``."""
+    image = load_image(file_name, cfg.INPUT.FORMAT, input_size).to(device)
+    record = time_runs(model, image, None, tuple(input_size), device, repeats, warmup, progress)
+    return dict(record, source="model", image=file_name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,8 +379,9 @@ def device_name(device: torch.device) -> str:
 
 def format_table(records: List[Dict[str, object]]) -> str:
     """An aligned text table of the records (one row per device and people, milliseconds)."""
-    heads = ["device", "people", "found"] + [s.replace("backbone_and_heads", "network") for s in STAGES]
-    rows = [[str(r["device"]), str(r["people"]), str(r["decoded_people"])]
+    heads = ["device", "source", "people", "found"] + [s.replace("backbone_and_heads", "network") for s in STAGES]
+    rows = [[str(r["device"]), "model" if r["source"] == "model" else "perfect",
+             "-" if r["people"] is None else str(r["people"]), str(r["decoded_people"])]
             + [f"{r[f'{s}_ms']:.2f}" for s in STAGES] for r in records]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(heads)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(heads, widths))]
@@ -342,12 +405,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="devices to time (default: cpu, and cuda when available)")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+    parser.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint to load (sets MODEL.WEIGHTS)")
+    parser.add_argument("--images", nargs="+", default=[], metavar="FILE",
+                        help="real images: also time the network + decoding on its real outputs "
+                             "(needs --weights)")
     parser.add_argument("--output", metavar="FILE.jsonl", help="write one JSON line per (device, people)")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], metavar="KEY VALUE",
                         help="config overrides, as KEY VALUE pairs (must come last)")
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.people) or args.repeats < 1 or args.warmup < 0:
         parser.error("--people and --repeats must be >= 1 and --warmup >= 0")
+    if args.images and not args.weights:
+        parser.error("--images needs --weights CHECKPOINT (random weights decode no people)")
+    for name in [args.weights] * bool(args.weights) + args.images:
+        if not os.path.isfile(name):
+            parser.error(f"file not found: {name}")
     args.device = args.device or default_devices()
     if "cuda" in args.device and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
@@ -359,7 +431,8 @@ def main(argv=None) -> List[Dict[str, object]]:
     args = parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    cfg = setup_cfg(args.config_file, args.opts)
+    opts = list(args.opts) + (["MODEL.WEIGHTS", args.weights] if args.weights else [])
+    cfg = setup_cfg(args.config_file, opts)
     model = build_eval_model(cfg)
     input_size = tuple(args.input_size)
     common = {
@@ -379,7 +452,7 @@ def main(argv=None) -> List[Dict[str, object]]:
     common.update(network_flops(model, input_size))
 
     records = []
-    progress = tqdm(total=len(args.device) * len(args.people) * (args.warmup + args.repeats),
+    progress = tqdm(total=len(args.device) * (len(args.people) + len(args.images)) * (args.warmup + args.repeats),
                     desc="benchmark", unit="run", file=sys.stderr)
     for name in args.device:
         device = torch.device(name)
@@ -389,6 +462,12 @@ def main(argv=None) -> List[Dict[str, object]]:
             record = dict(common, device=name, device_name=device_name(device), people=num_people)
             record.update(benchmark_run(model, cfg, device, num_people, input_size,
                                         args.repeats, args.warmup, args.seed, progress))
+            records.append(record)
+        for file_name in args.images:
+            progress.set_postfix(device=name, image=os.path.basename(file_name))
+            record = dict(common, device=name, device_name=device_name(device), people=None)
+            record.update(model_run(model, cfg, device, file_name, input_size, args.repeats,
+                                    args.warmup, progress))
             records.append(record)
     progress.close()
     model.to("cpu")
@@ -401,7 +480,10 @@ def main(argv=None) -> List[Dict[str, object]]:
           f"{common['gflops']:.2f} GFLOPs (1 multiply-add = 1 flop)  "
           f"{common['params'] / 1e6:.2f} M params (backbone + heads)  "
           f"torch {torch.__version__}  detectron2 {detectron2.__version__}  {common['threads']} threads")
-    print(f"median ms over {args.repeats} runs ({args.warmup} warm-up); found = people decoded from perfect maps")
+    print(f"median ms over {args.repeats} runs ({args.warmup} warm-up); found = people decoded "
+          f"(perfect: from perfect maps of a scene of 'people' people; model: from the network's "
+          f"outputs on a real image); scipy_loop = a plain linear_sum_assignment loop on the "
+          f"association problems of 'matching'")
     print(format_table(records))
     return records
 

@@ -21,13 +21,22 @@ class LPMatchingLayer(nn.Module):
     converged solver sits on a vertex of the polytope, where the assignment is piecewise
     constant in the scores and the matching loss would pass no gradient; the short unroll keeps
     ``X`` fractional where the scores are ambiguous, which is exactly where the loss must push.
-    In eval mode it runs ``num_iters`` iterations to the LP optimum.
+    In eval mode it runs at most ``num_iters`` iterations towards the LP optimum, stopping as soon
+    as the whole batch's relative primal-dual gap is ``<= tol`` (checked every ``check_every``
+    iterations; ``tol = 0``: always ``num_iters``). Training always unrolls exactly
+    ``train_num_iters`` iterations.
     """
 
     @configurable
-    def __init__(self, *, num_iters: int, train_num_iters: int, step: float, dykstra_iters: int):
+    def __init__(
+        self, *, num_iters: int, train_num_iters: int, step: float, dykstra_iters: int,
+        tol: float = 0.0, check_every: int = 25,
+    ):
         super().__init__()
-        self.solver = DifferentiableMatching(num_iters=num_iters, step=step, dykstra_iters=dykstra_iters)
+        self.solver = DifferentiableMatching(
+            num_iters=num_iters, step=step, dykstra_iters=dykstra_iters, tol=tol,
+            check_every=check_every,
+        )
         # Constant step while training: the growing step schedule that makes the inference solver
         # reach the vertex also multiplies the unrolled Jacobian (d X / d scores grows with the sum
         # of the steps), which made the matching loss's gradient swamp the other tasks.
@@ -44,6 +53,8 @@ class LPMatchingLayer(nn.Module):
             "train_num_iters": m.TRAIN_NUM_ITERS,
             "step": m.STEP,
             "dykstra_iters": m.DYKSTRA_ITERS,
+            "tol": m.TOL,
+            "check_every": m.CHECK_EVERY,
         }
 
     def forward(self, scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:

@@ -83,6 +83,7 @@ class DSPFParser(nn.Module):
         duplicate_radius: float = 6.0,
         dspf_candidates: bool = True,
         limb_template_sigma: Optional[float] = None,
+        limb_prune_below: Optional[float] = None,
         instances_on: bool = True,
     ):
         """
@@ -93,7 +94,8 @@ class DSPFParser(nn.Module):
                 ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
             keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
-                dspf_candidates, limb_template_sigma, instances_on: the ``MODEL.DSPF.INFERENCE`` decoding settings
+                dspf_candidates, limb_template_sigma, limb_prune_below, instances_on: the
+                ``MODEL.DSPF.INFERENCE`` decoding settings
                 (:class:`DecodingSettings`).
         """
         super().__init__()
@@ -121,7 +123,7 @@ class DSPFParser(nn.Module):
             keypoint_threshold=keypoint_threshold, max_candidates=max_candidates,
             association=association, solver=matching_layer, min_joints=min_joints,
             duplicate_radius=duplicate_radius, dspf_candidates=dspf_candidates,
-            limb_template_sigma=limb_template_sigma,
+            limb_template_sigma=limb_template_sigma, limb_prune_below=limb_prune_below,
         )
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
@@ -256,6 +258,7 @@ def inference_kwargs(cfg) -> Dict:
         "dspf_candidates": inference.DSPF_CANDIDATES,
         "limb_template_sigma": (cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA if inference.LIMB_SCORE == "template"
                                 else None),
+        "limb_prune_below": inference.LIMB_PRUNE_THRESHOLD if inference.LIMB_PRUNE_THRESHOLD > 0 else None,
     }
 
 

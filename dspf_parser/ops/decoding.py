@@ -26,7 +26,8 @@ from .targets import sample_grid_at_pixels
 
 __all__ = [
     "ASSOCIATIONS", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
-    "decode_maps", "dense_outputs", "dspf_candidates", "suppress_duplicates",
+    "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "person_pixels",
+    "suppress_duplicates",
 ]
 
 ASSOCIATIONS = ("exact", "matching", "greedy_openpose", "greedy_personlab")
@@ -80,6 +81,9 @@ class DecodingSettings:
         limb_template_sigma: score limbs against the limb target of each pair (the targets'
             limb sigma, input px), or by the plain mean of the heatmap if ``None``
             (:func:`score_limbs`).
+        limb_prune_below: only the pairs whose limb heatmap reads at least this at their
+            midpoint get the full limb score, the others 0 (``None``: every pair;
+            :func:`score_limbs`).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -93,6 +97,7 @@ class DecodingSettings:
     duplicate_radius: float = 6.0
     dspf_candidates: bool = True
     limb_template_sigma: Optional[float] = None
+    limb_prune_below: Optional[float] = None
 
 
 @dataclass
@@ -246,6 +251,57 @@ def dense_outputs(
     return part_probs, dspf * scale.view(2, 1, 1)
 
 
+def _window_cells(n_out: int, n_in: int, n_grid: int, stride: int, device: torch.device) -> Tensor:
+    """``[3, n_out]`` grid indices covering the bilinear footprint of every output pixel along
+    one axis, for the sampling of :func:`sample_grid_at_pixels` (clamped at the border): the cells
+    ``floor(u - e) .. floor(u + e) + 1`` around the pixel's grid position ``u`` (``e = 1e-3``
+    absorbs the rounding of ``grid_sample``'s own position), as first, middle, last (repeated
+    when the footprint spans two cells)."""
+    pos = (torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5
+    cell = (pos - stride // 2) / stride
+    low = torch.floor(cell - 1e-3).long().clamp(0, n_grid - 1)
+    high = (torch.floor(cell + 1e-3).long() + 1).clamp(0, n_grid - 1)
+    return torch.stack([low, torch.minimum(low + 1, high), high])
+
+
+def person_pixels(
+    part_grid: Tensor, part_stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int],
+    part_probs: Tensor, margin: float = 1e-4,
+) -> Tensor:
+    """``part_probs.argmax(0) > 0`` (the person pixels of the output image), computing the argmax
+    over the ``C`` classes only where it is not decided by the grid.
+
+    ``part_probs`` ``[C, H', W']`` is the bilinear (convex) interpolation of ``part_grid``
+    ``[C, hp, wp]`` (:func:`sample_grid_at_pixels`). Where every grid cell of a pixel's bilinear
+    footprint has the same top class ``c`` with a lead over every other class of more than
+    ``margin``, the interpolated ``c`` leads every other class by more than ``margin`` too (a
+    convex combination of the leads), far above float rounding: the pixel's label is ``c``.
+    Only the other pixels (part boundaries) read the ``C`` values of ``part_probs``.
+
+    Returns:
+        ``[H', W']`` bool.
+    """
+    num_classes, out_h, out_w = part_probs.shape
+    if num_classes < 2 or out_h == 0 or out_w == 0:
+        return part_probs.new_zeros(out_h, out_w, dtype=torch.bool)
+    hp, wp = part_grid.shape[-2:]
+    top, index = part_grid.topk(2, dim=0)
+    label = torch.where(top[0] - top[1] > margin, index[0], torch.full_like(index[0], -1)).int()  # [hp, wp]
+    cols = _window_cells(out_w, input_size[1], wp, part_stride, label.device)  # [3, W']
+    rows = _window_cells(out_h, input_size[0], hp, part_stride, label.device)  # [3, H']
+    across = [label[:, c] for c in cols]  # 3 x [hp, W']
+    low = torch.minimum(torch.minimum(across[0], across[1]), across[2])
+    high = torch.maximum(torch.maximum(across[0], across[1]), across[2])
+    low = torch.minimum(torch.minimum(low[rows[0]], low[rows[1]]), low[rows[2]])  # [H', W']
+    high = torch.maximum(torch.maximum(high[rows[0]], high[rows[1]]), high[rows[2]])
+    decided = (low == high) & (low >= 0)
+    person = decided & (low > 0)
+    band = (~decided).reshape(-1).nonzero().squeeze(1)
+    flat = person.reshape(-1)
+    flat[band] = part_probs.reshape(num_classes, -1)[:, band].argmax(0) > 0
+    return person
+
+
 def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
     """Joints ``[P, K, 3]`` from input to output pixel-index coordinates (missing joints stay 0)."""
     scale = poses.new_tensor([output_size[1] / input_size[1], output_size[0] / input_size[0]])
@@ -253,6 +309,26 @@ def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tu
     out = poses.clone()
     out[..., :2] = torch.where(present, (poses[..., :2] + 0.5) * scale - 0.5, poses[..., :2])
     return out
+
+
+def find_candidates(maps: ParsingMaps, settings: DecodingSettings) -> Tuple[Tensor, Tensor, Tensor]:
+    """Keypoint candidates of one image (the ``keypoint_detection`` stage of :func:`decode_maps`):
+    Hough peaks, duplicates suppressed, merged with the DSPF-projected points if enabled.
+
+    Returns:
+        ``coords`` ``[K, N, 2]`` (input pixels), ``scores`` ``[K, N]``, ``valid`` ``[K, N]`` bool.
+    """
+    s = settings
+    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius)[0]
+    coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
+    valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
+    if s.dspf_candidates:
+        person_cells = _grid_person(maps, s.stride)
+        extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
+                                                     s.keypoint_threshold, s.keypoint_radius)
+        coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
+                                                  s.duplicate_radius, s.max_candidates)
+    return coords, scores, valid
 
 
 def decode_maps(
@@ -276,6 +352,19 @@ def decode_maps(
     Returns:
         :class:`ParsedPeople` in the output frame; every pixel whose part label is not
         background goes to a person whenever at least one person was found.
+
+    Host synchronisation (CUDA): none per pixel, per candidate pair or per PGD iteration; per
+    image a fixed number of small ones, each reading one size that the next tensor's shape
+    depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``), the DSPF
+    points found (boolean index in :func:`dspf_candidates`), the packed pair width when limb
+    pruning is on, the person pixels and the tile-candidate width of :func:`assign_pixels`, the
+    boundary pixels of :func:`person_pixels`. Two are by design: ``"exact"`` copies the
+    ``[L, N, N]`` scores to the host once (scipy runs on the CPU) and :func:`group_people`
+    walks the matched edges (about people x limbs) on the host, a union of growing people in
+    limb order; ``"matching"`` adds one sync per convergence check (every ``CHECK_EVERY``
+    iterations) and one per rounding round. Their cost on a GPU is not measured here (no GPU
+    on the development machine); ``tools/benchmark.py --device cuda`` times every stage with
+    ``torch.cuda.synchronize``.
     """
     s = settings
     times: Dict[str, float] = {}
@@ -287,18 +376,11 @@ def decode_maps(
             times[name] = now - clock[0]
             clock[0] = now
 
-    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius)[0]
-    coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
-    valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
-    if s.dspf_candidates:
-        person_cells = _grid_person(maps, s.stride)
-        extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
-                                                     s.keypoint_threshold, s.keypoint_radius)
-        coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
-                                                  s.duplicate_radius, s.max_candidates)
+    coords, scores, valid = find_candidates(maps, s)
     lap("keypoint_detection")
     limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
-                                          template_sigma=s.limb_template_sigma)
+                                          template_sigma=s.limb_template_sigma,
+                                          prune_below=s.limb_prune_below)
     lap("limb_scoring")
     matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
@@ -306,7 +388,8 @@ def decode_maps(
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
     part_probs, dspf = dense_outputs(maps, s.stride, input_size, output_size)
-    instance_map = assign_pixels(part_probs.argmax(0) > 0, dspf, poses, person_scores, stride=1)
+    person = person_pixels(maps.part_probs, maps.part_stride, input_size, output_size, part_probs)
+    instance_map = assign_pixels(person, dspf, poses, person_scores, stride=1)
     lap("pixel_assignment")
     return ParsedPeople(poses, person_scores, instance_map, part_probs, dspf, times)
 

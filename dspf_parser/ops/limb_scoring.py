@@ -50,6 +50,7 @@ def score_limbs(
     num_across: int = 3,
     ellipse_width: float = 4.0,
     template_sigma: Optional[float] = None,
+    prune_below: Optional[float] = None,
 ) -> Tuple[Tensor, Tensor]:
     """Score every candidate pair of every limb type from the limb heatmaps, all at once.
 
@@ -79,6 +80,13 @@ def score_limbs(
 
     Pairs involving a padded candidate get score 0 and ``pair_valid = False``.
 
+    Pruning (``prune_below``, inference): the heatmap is first read at every pair's midpoint
+    (one sample per pair); only the pairs reading ``>= prune_below`` there get the full
+    ``S``-sample score (packed per limb, computed by the same formula, hence bit-identical),
+    the others score 0. A true limb is brightest at its midpoint, so the full sampling is paid
+    for about the true limbs and their near rivals only, not for all ``N^2`` pairs; the packing
+    costs one host synchronisation (its width). ``prune_below = 0`` keeps every valid pair.
+
     Args:
         limb_heatmaps: ``[L, h, w]`` limb confidence maps, one per limb type.
         coords: ``[K, Nmax, 2]`` candidate ``(x, y)`` in input pixels.
@@ -89,6 +97,8 @@ def score_limbs(
         num_across: sample columns across the segment.
         ellipse_width: semi-minor axis of the limb ellipse, input pixels.
         template_sigma: if given, the template score above, with this limb sigma (input px).
+        prune_below: if given, the midpoint pruning above with this threshold (``None``: the
+            dense computation of all ``N^2`` pairs, e.g. for training).
 
     Returns:
         ``scores`` ``[L, Nmax, Nmax]`` (``[l, n, m]``: candidate ``n`` of type ``limbs[l][0]``
@@ -114,33 +124,66 @@ def score_limbs(
 
     start = coords[ends[:, 0]].to(dtype)[:, :, None, None, :]  # [L, N, 1, 1, 2]
     end = coords[ends[:, 1]].to(dtype)[:, None, :, None, :]  # [L, 1, N, 1, 2]
-    axis = end - start  # [L, N, N, 1, 2]
+    pattern = _sample_pattern(num_samples, num_across, device, dtype)
+    if prune_below is None:
+        scores = _pair_scores(limb_heatmaps, start, end, pattern, stride, ellipse_width, template_sigma)
+        return scores.reshape(num_limbs, nmax, nmax) * pair_valid, pair_valid
+
+    # Pruned: only the pairs whose midpoint reads >= prune_below are scored, packed per limb.
+    midpoints = ((start + end) / 2).reshape(num_limbs, nmax * nmax, 1, 2)
+    middle = _sample(limb_heatmaps, midpoints, stride).reshape(num_limbs, nmax, nmax)
+    kept = pair_valid & (middle >= prune_below)
+    limb, row, col = kept.nonzero(as_tuple=True)  # limb ascending (row-major order)
+    counts = torch.bincount(limb, minlength=num_limbs)
+    slot = torch.arange(limb.numel(), device=device) - (counts.cumsum(0) - counts)[limb]
+    width = int(counts.max()) if limb.numel() else 0  # one host sync: the packed width
+    packed_start = coords.new_zeros(num_limbs, width, 1, 2, dtype=dtype)
+    packed_end = coords.new_zeros(num_limbs, width, 1, 2, dtype=dtype)
+    packed_start[limb, slot] = start[limb, row, 0]
+    packed_end[limb, slot] = end[limb, 0, col]
+    packed = _pair_scores(limb_heatmaps, packed_start, packed_end, pattern, stride, ellipse_width,
+                          template_sigma)  # [L, width]
+    scores = limb_heatmaps.new_zeros(num_limbs, nmax, nmax)
+    scores[limb, row, col] = packed[limb, slot]
+    return scores, pair_valid
+
+
+def _sample(limb_heatmaps: Tensor, points: Tensor, stride: int) -> Tensor:
+    """Bilinear values (0 outside the map) of ``limb_heatmaps`` ``[L, h, w]`` at ``points``
+    ``[L, P, S, 2]`` (input pixels), one map per limb: ``[L, P, S]``."""
+    num_limbs, h, w = limb_heatmaps.shape
+    # Input pixels -> grid cells -> grid_sample's normalised coordinates (align_corners=False).
+    cells = (points - stride // 2) / stride
+    size = torch.tensor([w, h], device=points.device, dtype=points.dtype)
+    grid = (2 * cells + 1) / size - 1
+    samples = F.grid_sample(
+        limb_heatmaps.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False,
+    )  # [L, 1, P, S]
+    return samples[:, 0]
+
+
+def _pair_scores(
+    limb_heatmaps: Tensor, start: Tensor, end: Tensor, pattern: Tuple[Tensor, Tensor], stride: int,
+    ellipse_width: float, template_sigma: Optional[float],
+) -> Tensor:
+    """Scores (see :func:`score_limbs`) of the pairs ``start -> end`` (broadcastable
+    ``[L, ..., 1, 2]``, input pixels) of every limb: ``[L, ...]`` (the pairs' dims)."""
+    along, across = pattern
+    axis = end - start  # [L, ..., 1, 2]
     length = axis.norm(dim=-1, keepdim=True)
     normal = torch.stack([-axis[..., 1], axis[..., 0]], dim=-1)
     normal = torch.where(length > 0, normal / length.clamp_min(1e-12), torch.zeros_like(normal))
-
-    along, across = _sample_pattern(num_samples, num_across, device, dtype)
     points = (
         start + along[:, None] * axis + (ellipse_width * across)[:, None] * normal
-    )  # [L, N, N, S, 2] in input pixels
-
-    # Input pixels -> grid cells -> grid_sample's normalised coordinates (align_corners=False).
-    cells = (points - stride // 2) / stride
-    size = torch.tensor([w, h], device=device, dtype=dtype)
-    grid = (2 * cells + 1) / size - 1
-    grid = grid.reshape(num_limbs, nmax * nmax, -1, 2)
-    samples = F.grid_sample(
-        limb_heatmaps.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros",
-        align_corners=False,
-    )  # [L, 1, N * N, S]
-    samples = samples.reshape(num_limbs, nmax, nmax, -1)
+    )  # [L, ..., S, 2] in input pixels
+    pair_shape = points.shape[:-2]
+    flat = points.reshape(points.shape[0], -1, points.shape[-2], 2)
+    samples = _sample(limb_heatmaps, flat, stride).reshape(*pair_shape, -1)
     if template_sigma is None:
-        scores = samples.mean(dim=-1)
-    else:
-        template = _limb_template(length[..., 0], along, across * ellipse_width, template_sigma)
-        error = (samples - template).abs().mean(dim=-1) / template.mean(dim=-1)
-        scores = (1 - error).clamp_min(0)
-    return scores * pair_valid, pair_valid
+        return samples.mean(dim=-1)
+    template = _limb_template(length[..., 0], along, across * ellipse_width, template_sigma)
+    error = (samples - template).abs().mean(dim=-1) / template.mean(dim=-1)
+    return (1 - error).clamp_min(0)
 
 
 def _limb_template(length: Tensor, along: Tensor, offset: Tensor, sigma: float) -> Tensor:
