@@ -77,7 +77,8 @@ class DecodingSettings:
         min_joints: people with fewer joints are dropped.
         duplicate_radius: a candidate closer than this (input px) to a better one of its type
             is dropped.
-        dspf_candidates: also take the DSPF-projected points as candidates.
+        dspf_candidates: also take the DSPF-projected points as candidates (those farther than
+            ``keypoint_radius + stride`` from every Hough peak of their type).
         limb_template_sigma: score limbs against the limb target of each pair (the targets'
             limb sigma, input px), or by the plain mean of the heatmap if ``None``
             (:func:`score_limbs`).
@@ -326,8 +327,12 @@ def find_candidates(maps: ParsingMaps, settings: DecodingSettings) -> Tuple[Tens
         person_cells = _grid_person(maps, s.stride)
         extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
                                                      s.keypoint_threshold, s.keypoint_radius)
+        # A projected point only adds a joint the Hough peaks missed: it must lie farther than
+        # a keypoint disk plus one cell from every peak of its type (the 3x3 centroid of the
+        # projections of small people, with joints a few pixels apart, lands up to ~7 px from
+        # the joint; merged at DUPLICATE_RADIUS it came back as a duplicate joint).
         coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
-                                                  s.duplicate_radius, s.max_candidates)
+                                                  s.keypoint_radius + s.stride, s.max_candidates)
     return coords, scores, valid
 
 
