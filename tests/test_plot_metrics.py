@@ -33,3 +33,11 @@ def test_bad_files_are_named(tmp_path):
     (tmp_path / "metrics.json").write_text('{"iteration": 1}\nnot json\n{"iteration": 2}\n')
     with pytest.raises(ValueError, match=r"metrics.json:2"):
         plot_metrics.read_metrics(str(tmp_path / "metrics.json"))
+
+
+def test_balancer_inputs_are_preferred(tmp_path):
+    rows = [{"iteration": i, "total_loss": -1.0, "loss_part": 0.1, "balancer_input_loss_part": 2.0 - i / 100}
+            for i in range(0, 50, 10)]
+    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in rows))
+    losses, _ = plot_metrics.curves(plot_metrics.read_metrics(str(tmp_path / "metrics.json")))
+    assert list(losses) == ["balancer_input_loss_part"]

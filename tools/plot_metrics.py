@@ -10,9 +10,10 @@ Example::
 training rows carry ``total_loss`` and the per-task ``loss_*`` terms, and the rows written by
 ``TEST.EVAL_PERIOD`` evaluations carry ``part_parsing/mIoU``, ``instance_parsing/AP_p_50``,
 ``instance_parsing/AP_p_vol``, ``instance_parsing/PCP_50`` and ``instance_parsing/pose_AP``
-(one dataset) or the same keys prefixed by the dataset name. Left panel: the losses (moving
-average over ``--smooth`` logged points, log scale); right panel: every metric against the
-iteration. A line of the final metrics is printed.
+(one dataset) or the same keys prefixed by the dataset name. Left panel: the task losses
+(``balancer_input_loss_*`` when logged, else ``total_loss`` and ``loss_*``; moving average over
+``--smooth`` logged points, log scale); right panel: every metric against the iteration. A line
+of the final metrics is printed.
 """
 import argparse
 import json
@@ -51,7 +52,11 @@ def read_metrics(path: str) -> List[Dict]:
 
 def curves(rows: List[Dict]) -> Tuple[Dict[str, List[Tuple[int, float]]], Dict[str, List[Tuple[int, float]]]]:
     """``(losses, metrics)``: per key the ``(iteration, value)`` points. When a run was resumed,
-    a later row of the same iteration replaces the earlier one."""
+    a later row of the same iteration replaces the earlier one.
+
+    The losses are the task losses as the loss balancer receives them (``balancer_input_loss_*``)
+    when the run logged them: under uncertainty weighting the ``loss_*`` terms are rescaled by
+    learned variances and ``total_loss`` can be negative, which says little about learning."""
     losses: Dict[str, Dict[int, float]] = defaultdict(dict)
     metrics: Dict[str, Dict[int, float]] = defaultdict(dict)
     for row in rows:
@@ -59,12 +64,14 @@ def curves(rows: List[Dict]) -> Tuple[Dict[str, List[Tuple[int, float]]], Dict[s
         for key, value in row.items():
             if not isinstance(value, (int, float)):
                 continue
-            if key == "total_loss" or (key.startswith("loss_") and not key.endswith("_uncertainty")):
+            if key == "total_loss" or (key.startswith(("loss_", "balancer_input_loss_"))
+                                       and not key.endswith("_uncertainty")):
                 losses[key][it] = float(value)
             elif key.split("/")[-1] in METRIC_SUFFIXES:
                 metrics[key][it] = float(value)
+    task = {k: v for k, v in losses.items() if k.startswith("balancer_input_")}
     as_points = lambda d: {k: sorted(v.items()) for k, v in sorted(d.items())}  # noqa: E731
-    return as_points(losses), as_points(metrics)
+    return as_points(task or losses), as_points(metrics)
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
