@@ -7,6 +7,7 @@
         --machine-rank 0 --dist-url tcp://HOST:PORT                         # several machines
     python train_net.py --config-file CFG --resume                          # continue a run
     python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth
+    python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS model_final.pth TEST.AUG.ENABLED True
 
 Trailing ``KEY VALUE`` pairs override the config.
 """
@@ -15,7 +16,7 @@ import logging
 import detectron2.utils.comm as comm
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup, hooks, launch
 from detectron2.evaluation import verify_results
 
 from dspf_parser import add_dspf_config
@@ -42,10 +43,14 @@ def main(args):
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:
+            res.update(Trainer.test_with_TTA(cfg, model))
         if comm.is_main_process():
             verify_results(cfg, res)
         return res
     trainer = Trainer(cfg)
+    if cfg.TEST.AUG.ENABLED:
+        trainer.register_hooks([hooks.EvalHook(0, lambda: trainer.test_with_TTA(cfg, trainer.model))])
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
 

@@ -134,6 +134,11 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.SOLVER.NONFINITE_LOSS = "error"
     # "SGD" (detectron2's, the paper's schedule on the benchmarks) or "AdamW" (the CPU recipe).
     cfg.SOLVER.OPTIMIZER = "SGD"
+    # Learning-rate factor (and no weight decay) of the loss balancer's log-variances
+    # (``MODEL.DSPF.LOSS_BALANCING "uncertainty"``). At 1 they move at most about BASE_LR per
+    # step under AdamW, so a task whose loss is small (keypoint and limb heatmaps, ~0.04) takes
+    # thousands of iterations to get the weight ``1 / L`` the balancer converges to.
+    cfg.SOLVER.LOSS_BALANCER_LR_FACTOR = 1.0
 
     # What the training mapper does with a bad sample (missing/corrupt/truncated image, image or
     # part map size different from the dataset dict, part ids out of range, ...): "error"

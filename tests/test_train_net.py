@@ -85,3 +85,10 @@ def test_train_kill_resume_and_eval_only(tmp_path):
     res = train_net.main(_args(out, "MODEL.WEIGHTS", str(out / "model_final.pth"), eval_only=True))
     metrics = res["part_parsing"]
     assert 0.0 <= metrics["mIoU"] <= 100.0 and metrics["dspf_epe"] >= 0.0
+
+    # --eval-only with test-time augmentation adds the *_TTA rows next to the plain ones.
+    res = train_net.main(_args(out, "MODEL.WEIGHTS", str(out / "model_final.pth"), "TEST.AUG.ENABLED", "True",
+                               "TEST.AUG.MIN_SIZES", "(160, 192)", eval_only=True))
+    assert {"part_parsing", "part_parsing_TTA", "instance_parsing_TTA"} <= set(res)
+    assert 0.0 <= res["part_parsing_TTA"]["mIoU"] <= 100.0
+    assert (out / "inference_TTA").is_dir()

@@ -3,6 +3,7 @@ import logging
 import os
 import time
 import weakref
+from collections import OrderedDict
 from typing import Dict
 
 import torch
@@ -20,6 +21,7 @@ from ..data.build import SKIPPED_KEY, build_dspf_train_loader
 from ..data.categories import PASCAL_PERSON_PART_SCHEMA, get_schema
 from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
 from ..evaluation.prediction_files import PredictionFilesEvaluator
+from ..modeling.test_time_augmentation import DSPFParserWithTTA
 from .checkpoint import AtomicCheckpointer
 from .distributed import any_rank_true, create_ddp_model
 
@@ -132,18 +134,37 @@ class DSPFTrainer(DefaultTrainer):
 
     @classmethod
     def build_optimizer(cls, cfg, model):
-        """detectron2's SGD (``SOLVER.OPTIMIZER "SGD"``, the paper's) or AdamW (``"AdamW"``, with
-        ``SOLVER.BASE_LR`` / ``WEIGHT_DECAY`` and no weight decay on norms and biases)."""
+        """detectron2's SGD (``SOLVER.OPTIMIZER "SGD"``, the paper's, with ``SOLVER.MOMENTUM`` /
+        ``NESTEROV``) or AdamW (``"AdamW"``, no weight decay on norms and biases), both on
+        detectron2's parameter groups; the loss balancer's log-variances get
+        ``SOLVER.LOSS_BALANCER_LR_FACTOR`` times the learning rate and no weight decay."""
         name = cfg.SOLVER.OPTIMIZER
-        if name == "SGD":
-            return super().build_optimizer(cfg, model)
-        if name != "AdamW":
+        if name not in ("SGD", "AdamW"):
             raise ValueError(f"SOLVER.OPTIMIZER must be 'SGD' or 'AdamW', got {name!r}")
+        adamw = name == "AdamW"
         params = get_default_optimizer_params(
             model, base_lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-            weight_decay_norm=0.0, weight_decay_bias=0.0,
+            weight_decay_norm=0.0 if adamw else cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=1.0 if adamw else cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=0.0 if adamw else cfg.SOLVER.WEIGHT_DECAY_BIAS,
+            overrides={"log_vars": {"lr": cfg.SOLVER.BASE_LR * cfg.SOLVER.LOSS_BALANCER_LR_FACTOR,
+                                    "weight_decay": 0.0}},
         )
-        return maybe_add_gradient_clipping(cfg, torch.optim.AdamW)(params, lr=cfg.SOLVER.BASE_LR)
+        if adamw:
+            return maybe_add_gradient_clipping(cfg, torch.optim.AdamW)(params, lr=cfg.SOLVER.BASE_LR)
+        return maybe_add_gradient_clipping(cfg, torch.optim.SGD)(
+            params, lr=cfg.SOLVER.BASE_LR, momentum=cfg.SOLVER.MOMENTUM, nesterov=cfg.SOLVER.NESTEROV)
+
+    @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """Evaluate ``model`` with flip / multi-scale test-time augmentation (``TEST.AUG.*``,
+        :class:`DSPFParserWithTTA`) on ``DATASETS.TEST``; results are keyed ``<task>_TTA`` and
+        the predictions written under ``OUTPUT_DIR/inference_TTA/<dataset>``."""
+        logging.getLogger(__name__).info("Running inference with test-time augmentation ...")
+        evaluators = [cls.build_evaluator(cfg, name, output_folder=os.path.join(cfg.OUTPUT_DIR, "inference_TTA", name))
+                      for name in cfg.DATASETS.TEST]
+        results = cls.test(cfg, DSPFParserWithTTA(cfg, model), evaluators)
+        return OrderedDict((task + "_TTA", value) for task, value in results.items())
 
     @classmethod
     def build_train_loader(cls, cfg):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["grid_coordinates", "sample_grid_at_pixels", "dspf_targets", "keypoint_targets", "limb_targets"]
+__all__ = ["grid_coordinates", "resample_grid", "sample_grid_at_pixels", "dspf_targets", "keypoint_targets", "limb_targets"]
 
 
 def grid_coordinates(
@@ -87,6 +87,42 @@ def sample_grid_at_pixels(
     grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), dim=-1)[None]
     out = F.grid_sample(flat.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out.reshape(*lead, out_h, out_w)
+
+
+def resample_grid(
+    maps: Tensor, stride: int, from_input_size: Tuple[int, int], to_input_size: Tuple[int, int]
+) -> Tensor:
+    """Stride-grid maps of an ``H x W`` input resampled onto the stride-grid of an ``H2 x W2``
+    input with the same field of view (bilinear, clamped at the border).
+
+    Cell ``[i, j]`` of the result stands for position ``(j * s + s // 2, i * s + s // 2)`` of the
+    ``H2 x W2`` input (:func:`grid_coordinates`), i.e. ``x = (x2 + 0.5) * W / W2 - 0.5`` of the
+    ``H x W`` input, where ``maps`` is read as in :func:`sample_grid_at_pixels`. Values are
+    resampled, not rescaled: vectors in input pixels must be scaled by the caller.
+
+    Args:
+        maps: ``[..., h, w]`` on the stride-``s`` grid of the ``from_input_size`` input.
+        stride: grid stride ``s`` of both grids.
+        from_input_size, to_input_size: ``(H, W)`` and ``(H2, W2)``.
+
+    Returns:
+        ``[..., ceil(H2 / s), ceil(W2 / s)]``.
+    """
+    (height, width), (to_h, to_w) = from_input_size, to_input_size
+    ys, xs = grid_coordinates(to_h, to_w, stride, device=maps.device)
+    lead, (h, w) = maps.shape[:-2], maps.shape[-2:]
+    flat = maps.reshape(1, -1, h, w)
+    if flat.shape[1] == 0 or ys.numel() == 0 or xs.numel() == 0:
+        return maps.new_zeros(*lead, ys.numel(), xs.numel())
+
+    def axis(pos: Tensor, n_in: int, n_to: int, n_grid: int) -> Tensor:
+        cell = ((pos + 0.5) * (n_in / n_to) - 0.5 - stride // 2) / stride
+        return (2 * cell + 1) / n_grid - 1  # grid_sample's normalised coordinates (align_corners=False)
+
+    gx, gy = axis(xs, width, to_w, w), axis(ys, height, to_h, h)
+    grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), dim=-1)[None].to(maps.dtype)
+    out = F.grid_sample(flat, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.reshape(*lead, ys.numel(), xs.numel())
 
 
 def dspf_targets(instance_map: Tensor, keypoints: Tensor, stride: int) -> Tuple[Tensor, Tensor]:
