@@ -124,6 +124,9 @@ def add_dspf_config(cfg: CN) -> None:
     # but positive links of the association; at 0.05 (also 0.01, 0.001) the oracle on 10
     # synthetic_humans_val images moves AP_p_vol 86.6 -> 86.0 and AP_r_vol 92.3 -> 91.7.
     cfg.MODEL.DSPF.INFERENCE.LIMB_PRUNE_THRESHOLD = 0.0
+    # Candidate pairs whose limb score is not above this cannot be associated (0: every pair
+    # with a positive score can).
+    cfg.MODEL.DSPF.INFERENCE.MIN_LIMB_SCORE = 0.0
     # People with fewer joints are dropped.
     cfg.MODEL.DSPF.INFERENCE.MIN_JOINTS = 3
     # Set False to return only the category-level outputs (sem_seg, dspf).

@@ -152,3 +152,14 @@ def test_person_pixels_is_the_dense_argmax(kind):
         probs = logits.softmax(0)
         dense = sample_grid_at_pixels(probs, s, size, out)
         assert torch.equal(person_pixels(probs, s, size, out, dense), dense.argmax(0) > 0)
+
+
+def test_min_limb_score_keeps_weak_pairs_out_of_the_association():
+    """On perfect maps every true limb scores about 1 (template score): a floor of 0.5 keeps
+    the three people, a floor above every score leaves no pair to associate, hence no people."""
+    kp, inst = scene([(0, 0), (50, 10), (100, 20)])
+    heat, off, limbs, field, mask = perfect_maps(kp, inst)
+    kept = decode(heat, off, limbs, field, mask, limb_template_sigma=SIGMA, min_limb_score=0.5)
+    assert len(kept.scores) == 3
+    none = decode(heat, off, limbs, field, mask, limb_template_sigma=SIGMA, min_limb_score=1.0)
+    assert len(none.scores) == 0 and int(none.instance_map.max()) == 0

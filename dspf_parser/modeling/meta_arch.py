@@ -84,6 +84,7 @@ class DSPFParser(nn.Module):
         dspf_candidates: bool = True,
         limb_template_sigma: Optional[float] = None,
         limb_prune_below: Optional[float] = None,
+        min_limb_score: float = 0.0,
         instances_on: bool = True,
     ):
         """
@@ -94,7 +95,7 @@ class DSPFParser(nn.Module):
                 ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
             keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
-                dspf_candidates, limb_template_sigma, limb_prune_below, instances_on: the
+                dspf_candidates, limb_template_sigma, limb_prune_below, min_limb_score, instances_on: the
                 ``MODEL.DSPF.INFERENCE`` decoding settings
                 (:class:`DecodingSettings`).
         """
@@ -124,6 +125,7 @@ class DSPFParser(nn.Module):
             association=association, solver=matching_layer, min_joints=min_joints,
             duplicate_radius=duplicate_radius, dspf_candidates=dspf_candidates,
             limb_template_sigma=limb_template_sigma, limb_prune_below=limb_prune_below,
+            min_limb_score=min_limb_score,
         )
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
@@ -259,6 +261,7 @@ def inference_kwargs(cfg) -> Dict:
         "limb_template_sigma": (cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA if inference.LIMB_SCORE == "template"
                                 else None),
         "limb_prune_below": inference.LIMB_PRUNE_THRESHOLD if inference.LIMB_PRUNE_THRESHOLD > 0 else None,
+        "min_limb_score": inference.MIN_LIMB_SCORE,
     }
 
 

@@ -85,6 +85,9 @@ class DecodingSettings:
         limb_prune_below: only the pairs whose limb heatmap reads at least this at their
             midpoint get the full limb score, the others 0 (``None``: every pair;
             :func:`score_limbs`).
+        min_limb_score: pairs whose limb score is not above this cannot be associated.
+        score_over_all_types: person score = joint scores summed over all ``K`` types / ``K``
+            (missing joints count 0) instead of the mean of its joints (:func:`group_people`).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -99,6 +102,8 @@ class DecodingSettings:
     dspf_candidates: bool = True
     limb_template_sigma: Optional[float] = None
     limb_prune_below: Optional[float] = None
+    min_limb_score: float = 0.0
+    score_over_all_types: bool = False
 
 
 @dataclass
@@ -386,10 +391,12 @@ def decode_maps(
     limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
                                           template_sigma=s.limb_template_sigma,
                                           prune_below=s.limb_prune_below)
+    pair_valid = pair_valid & (limb_scores > s.min_limb_score)
     lap("limb_scoring")
     matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
-    poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints)
+    poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints,
+                                        s.score_over_all_types)
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
     part_probs, dspf = dense_outputs(maps, s.stride, input_size, output_size)

@@ -24,6 +24,7 @@ def group_people(
     valid: Tensor,
     limbs: Sequence[Tuple[int, int]],
     min_joints: int = 3,
+    score_over_all_types: bool = False,
 ) -> Tuple[Tensor, Tensor]:
     """Group matched joint candidates into people, head to foot.
 
@@ -43,7 +44,9 @@ def group_people(
     ``min_joints`` joints are dropped.
 
     Person score: the mean of the Hough scores of its joints,
-    ``S_p = (1 / |J_p|) * sum_{j in J_p} s_j``. Limb scores only order the pairs.
+    ``S_p = (1 / |J_p|) * sum_{j in J_p} s_j``, or with ``score_over_all_types`` the mean over
+    all ``K`` joint types, a missing joint counting 0 (PersonLab's), which ranks fragments below
+    whole people. Limb scores only order the pairs.
 
     Args:
         matches: ``[L, Nmax, Nmax]`` integral (0/1) matchings, one per limb.
@@ -53,6 +56,7 @@ def group_people(
         valid: ``[K, Nmax]`` bool, real candidates.
         limbs: ``L`` pairs ``(a, b)`` of joint types, ordered head to foot; cycles allowed.
         min_joints: minimal number of joints of a kept person.
+        score_over_all_types: the person score's denominator is ``K`` instead of ``|J_p|``.
 
     Returns:
         ``poses`` ``[P, K, 3]`` rows ``(x, y, score)`` per joint type, all 0 for a missing
@@ -113,7 +117,7 @@ def group_people(
     joint_xy = coords[types, safe] * present[..., None]  # [P, K, 2]
     joint_score = scores[types, safe] * present  # [P, K]
     poses = torch.cat([joint_xy, joint_score[..., None].to(joint_xy.dtype)], dim=-1)
-    person_scores = joint_score.sum(dim=1) / present.sum(dim=1)
+    person_scores = joint_score.sum(dim=1) / (num_types if score_over_all_types else present.sum(dim=1))
     rank = torch.argsort(-person_scores, stable=True)
     return poses[rank], person_scores[rank]
 
