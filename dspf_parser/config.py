@@ -21,8 +21,7 @@ def add_dspf_config(cfg: CN) -> None:
 
     Groups: ``MODEL.DSPF`` (network, losses, inference), ``INPUT.DSPF`` (training
     augmentation), ``SOLVER.NONFINITE_LOSS``, ``SOLVER.AMP.DTYPE``, ``TEST.DSPF_COCO_RESULTS``
-    and ``DATALOADER.BAD_SAMPLES``. Call it before
-    ``cfg.merge_from_file``.
+    and ``DATALOADER.BAD_SAMPLES``. Call it before ``cfg.merge_from_file``.
     """
     cfg.MODEL.DSPF = CN()
     # Label space (see dspf_parser.data.categories.SCHEMAS): part classes, joints, limbs, flips.

@@ -43,6 +43,10 @@ def test_float16_grad_scaler_state_is_checkpointed(tmp_path):
     trainer = _trainer(tmp_path, *AMP, "SOLVER.AMP.DTYPE", "float16")
     scaler = trainer._grad_scaler
     assert trainer._amp_dtype == torch.float16 and scaler is not None
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.train()  # scale, backward, unscale, step, update (CPU float16 autocast)
+    assert any(not torch.equal(a, p.detach()) for a, p in zip(before, trainer.model.parameters()))
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
     scaler.load_state_dict({**scaler.state_dict(), "scale": 1024.0, "_growth_tracker": 7})
     trainer.iter = 1
     trainer.checkpointer.save("model_0000001", iteration=1)
