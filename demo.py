@@ -14,11 +14,14 @@ For every input image ``<name>.<ext>`` it writes into ``--output``:
 * the MHPv2 submission files under ``--submission-dir`` (default ``<output>/submission``):
   ``parsing/<name>_<k>.png`` per person, ``results.json`` for the run, and the official
   evaluation kit's ``global_seg/``, ``global_tag/``, ``results.txt``; layout in
-  ``dspf_parser.utils.mhp_submission``.
+  ``dspf_parser.utils.mhp_submission``;
+* with ``--coco-json FILE``, every person of every image as a COCO result in ``FILE`` (one json
+  list for the run; ``image_id`` is the image's file stem, ``<name>``; keypoints, score, XYWH
+  box, RLE person mask and per-part RLEs, see ``dspf_parser.evaluation.coco_results``).
 
 A video gives ``<output>/<video name>_parsing.mp4`` (``mp4v``), the overlay of every frame.
 ``--confidence-threshold`` drops people whose score (mean joint score) is below it, from the
-pictures and from the submission. ``--input`` takes files, folders (their images) and glob
+pictures, from the submission and from the COCO json. ``--input`` takes files, folders (their images) and glob
 patterns. ``--opts KEY VALUE ...`` overrides the config (keep it last). The preprocessing is
 ``dspf_parser.engine.predictor.DSPFPredictor``: images go in at their own size when
 ``INPUT.MIN_SIZE_TEST`` is 0.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import logging
 import os
 import sys
@@ -41,6 +45,7 @@ from detectron2.utils.logger import setup_logger
 import dspf_parser  # noqa: F401  (registers the model, heads and datasets)
 from dspf_parser import add_dspf_config
 from dspf_parser.engine.predictor import DSPFPredictor
+from dspf_parser.evaluation.coco_results import instances_to_coco_results
 from dspf_parser.utils.mhp_submission import MHPSubmissionWriter
 from dspf_parser.utils.visualizer import draw_parsing, draw_part_map
 
@@ -61,6 +66,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video-input", help="path to a video file")
     parser.add_argument("--output", help="output folder (created)")
     parser.add_argument("--submission-dir", help="where the MHPv2 submission files go (default <output>/submission)")
+    parser.add_argument("--coco-json", metavar="FILE",
+                        help="also write the people of the --input images as COCO results (image_id: file stem)")
     parser.add_argument("--confidence-threshold", type=float, default=0.0,
                         help="minimum person score to draw and to submit (default 0: every person the model keeps)")
     parser.add_argument("--opts", help="modify config options using the command-line 'KEY VALUE' pairs",
@@ -127,6 +134,7 @@ def _write(path: str, image: np.ndarray) -> None:
 def run_images(predictor: DSPFPredictor, files: Sequence[str], args: argparse.Namespace) -> None:
     names = _image_names(files)
     submission_dir = args.submission_dir or os.path.join(args.output, "submission")
+    coco_results = []
     with MHPSubmissionWriter(submission_dir, predictor.schema, args.confidence_threshold) as writer:
         for path, name in zip(tqdm.tqdm(files, desc="images", unit="img"), names):
             image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -140,8 +148,17 @@ def run_images(predictor: DSPFPredictor, files: Sequence[str], args: argparse.Na
             _write(os.path.join(args.output, f"{name}_parsing.png"), overlay)
             _write(os.path.join(args.output, f"{name}_parts.png"), draw_part_map(part_map))
             writer.add(name, instances, part_map=part_map, file_name=os.path.abspath(path))
+            if args.coco_json:
+                kept = instances[instances.scores >= args.confidence_threshold] if len(instances) else instances
+                coco_results.extend(instances_to_coco_results(kept, name))
             shown = int((instances.scores >= args.confidence_threshold).sum()) if len(instances) else 0
             logger.info("%s: %d people", path, shown)
+    if args.coco_json:
+        folder = os.path.dirname(os.path.abspath(args.coco_json))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.coco_json, "w") as f:
+            json.dump(coco_results, f)
+        logger.info("wrote %d COCO results to %s", len(coco_results), args.coco_json)
     logger.info("wrote pictures to %s and the submission to %s", args.output, submission_dir)
 
 
@@ -193,6 +210,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise DemoError("give exactly one of --input and --video-input")
     if not args.output:
         raise DemoError("--output is required (a folder)")
+    if args.coco_json and not args.input:
+        raise DemoError("--coco-json needs --input images (it is not written for --video-input)")
     files = expand_inputs(args.input) if args.input else []
     cfg = setup_cfg(args)
     os.makedirs(args.output, exist_ok=True)

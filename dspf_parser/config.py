@@ -20,8 +20,8 @@ def add_dspf_config(cfg: CN) -> None:
     """Add every dspf-parser key, with its default, to ``cfg`` (in place).
 
     Groups: ``MODEL.DSPF`` (network, losses, inference), ``INPUT.DSPF`` (training
-    augmentation), ``SOLVER.NONFINITE_LOSS`` and ``DATALOADER.BAD_SAMPLES``. Call it before
-    ``cfg.merge_from_file``.
+    augmentation), ``SOLVER.NONFINITE_LOSS``, ``SOLVER.AMP.DTYPE``, ``TEST.DSPF_COCO_RESULTS``
+    and ``DATALOADER.BAD_SAMPLES``. Call it before ``cfg.merge_from_file``.
     """
     cfg.MODEL.DSPF = CN()
     # Label space (see dspf_parser.data.categories.SCHEMAS): part classes, joints, limbs, flips.
@@ -142,6 +142,13 @@ def add_dspf_config(cfg: CN) -> None:
     # step under AdamW, so a task whose loss is small (keypoint and limb heatmaps, ~0.04) takes
     # thousands of iterations to get the weight ``1 / L`` the balancer converges to.
     cfg.SOLVER.LOSS_BALANCER_LR_FACTOR = 1.0
+    # Autocast dtype of SOLVER.AMP.ENABLED (DSPFTrainer.run_step): "auto" (float16 on CUDA, with
+    # a gradient scaler; bfloat16 on the CPU, without), "float16" or "bfloat16".
+    cfg.SOLVER.AMP.DTYPE = "auto"
+
+    # Also write the predictions as COCO results (``coco_results.json`` next to the other
+    # prediction files of the evaluation; dspf_parser.evaluation.coco_results).
+    cfg.TEST.DSPF_COCO_RESULTS = False
 
     # What the training mapper does with a bad sample (missing/corrupt/truncated image, image or
     # part map size different from the dataset dict, part ids out of range, ...): "error"

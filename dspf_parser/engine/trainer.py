@@ -10,7 +10,7 @@ import torch
 
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer
-from detectron2.engine.train_loop import AMPTrainer, SimpleTrainer, TrainerBase
+from detectron2.engine.train_loop import SimpleTrainer, TrainerBase
 from detectron2.evaluation import DatasetEvaluators
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
@@ -20,6 +20,7 @@ from ..data import DSPFDatasetMapper
 from ..data.build import SKIPPED_KEY, build_dspf_train_loader
 from ..data.categories import PASCAL_PERSON_PART_SCHEMA, get_schema
 from ..evaluation import InstanceParsingEvaluator, PartParsingEvaluator
+from ..evaluation.coco_results import COCOResultsEvaluator
 from ..evaluation.prediction_files import PredictionFilesEvaluator
 from ..modeling.test_time_augmentation import DSPFParserWithTTA
 from .checkpoint import AtomicCheckpointer
@@ -34,6 +35,16 @@ _UPSTREAM_SAVES_OPTIMIZER = DefaultTrainer.load_state_dict is not TrainerBase.lo
 _HAS_AFTER_BACKWARD = hasattr(TrainerBase, "after_backward")
 
 
+def _amp_dtype(name: str, device_type: str) -> torch.dtype:
+    """The autocast dtype of ``SOLVER.AMP.DTYPE`` on ``device_type`` ("auto": float16 on CUDA,
+    bfloat16 elsewhere)."""
+    if name == "auto":
+        return torch.float16 if device_type == "cuda" else torch.bfloat16
+    if name not in ("float16", "bfloat16"):
+        raise ValueError(f"SOLVER.AMP.DTYPE must be 'auto', 'float16' or 'bfloat16', got {name!r}")
+    return getattr(torch, name)
+
+
 class DSPFTrainer(DefaultTrainer):
     """``DefaultTrainer`` with :class:`DSPFDatasetMapper` and the evaluator of each dataset.
 
@@ -45,8 +56,13 @@ class DSPFTrainer(DefaultTrainer):
       update (no backward, no optimizer step) and counts the skipped steps (``skipped_steps``
       in the metrics). With several processes the decision is taken on all of them together
       (an all-reduce of "some term is non-finite here"): every rank skips, or raises, in the
-      same step, so their collectives stay in step. Not applied with ``SOLVER.AMP.ENABLED``
-      (detectron2's AMP step is used).
+      same step, so their collectives stay in step.
+    * Mixed precision (``SOLVER.AMP.ENABLED``) in the same step, on CUDA and on the CPU: the
+      forward runs under ``torch.autocast`` with ``SOLVER.AMP.DTYPE`` (``"auto"``: float16 on
+      CUDA, bfloat16 on the CPU); float16 adds a ``torch.amp.GradScaler`` (the gradients are
+      unscaled before ``after_backward``, so hooks and gradient clipping see true values; its
+      state is checkpointed under ``_trainer`` / ``grad_scaler``, as detectron2's
+      ``AMPTrainer``). The non-finite-loss policy applies as without AMP.
     * The step is detectron2's (``SimpleTrainer.run_step``) with the check above added: on
       detectron2 main it honours ``zero_grad_before_forward`` and ``async_write_metrics`` and
       calls the hooks' ``after_backward`` (of the hooks registered on this trainer) between
@@ -74,7 +90,11 @@ class DSPFTrainer(DefaultTrainer):
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
         model = create_ddp_model(model, broadcast_buffers=False)
-        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        self._trainer = SimpleTrainer(model, data_loader, optimizer)
+        self._amp_device, self._amp_dtype = torch.device(cfg.MODEL.DEVICE).type, None
+        if cfg.SOLVER.AMP.ENABLED:
+            self._amp_dtype = _amp_dtype(cfg.SOLVER.AMP.DTYPE, self._amp_device)
+        self._grad_scaler = (torch.amp.GradScaler(self._amp_device) if self._amp_dtype == torch.float16 else None)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
@@ -91,8 +111,6 @@ class DSPFTrainer(DefaultTrainer):
         return result
 
     def run_step(self):
-        if self.cfg.SOLVER.AMP.ENABLED:
-            return super().run_step()
         inner = self._trainer
         inner.iter = self.iter
         assert inner.model.training, "[DSPFTrainer] model was changed to eval mode!"
@@ -106,7 +124,8 @@ class DSPFTrainer(DefaultTrainer):
         zero_grad_first = getattr(inner, "zero_grad_before_forward", False)
         if zero_grad_first:
             inner.optimizer.zero_grad()
-        loss_dict = inner.model(data)
+        with torch.autocast(self._amp_device, dtype=self._amp_dtype, enabled=self._amp_dtype is not None):
+            loss_dict = inner.model(data)
         bad = {k: float(v.detach()) for k, v in loss_dict.items() if not torch.isfinite(v).all()}
         device = next(iter(loss_dict.values())).device
         if any_rank_true(bool(bad), device):
@@ -123,14 +142,23 @@ class DSPFTrainer(DefaultTrainer):
         losses = sum(loss_dict.values())
         if not zero_grad_first:
             inner.optimizer.zero_grad()
-        losses.backward()
+        scaler = self._grad_scaler
+        if scaler is None:
+            losses.backward()
+        else:
+            scaler.scale(losses).backward()
+            scaler.unscale_(inner.optimizer)
         if _HAS_AFTER_BACKWARD:
             self.after_backward()
         if getattr(inner, "async_write_metrics", False):
             inner.concurrent_executor.submit(inner._write_metrics, loss_dict, data_time, iter=self.iter)
         else:
             inner._write_metrics(loss_dict, data_time)
-        inner.optimizer.step()
+        if scaler is None:
+            inner.optimizer.step()
+        else:
+            scaler.step(inner.optimizer)
+            scaler.update()
 
     @classmethod
     def build_optimizer(cls, cfg, model):
@@ -180,7 +208,8 @@ class DSPFTrainer(DefaultTrainer):
         and a :class:`PredictionFilesEvaluator` writing the predictions under ``output_folder``
         (default ``OUTPUT_DIR/inference/<dataset_name>``) so the evaluation can be rerun
         offline: the MHPv2 submission layout (``evaluate_folder mhp`` / ``densepose``), or the
-        PGN layout for PASCAL-Person-Part (``evaluate_folder pascal``)."""
+        PGN layout for PASCAL-Person-Part (``evaluate_folder pascal``); with
+        ``TEST.DSPF_COCO_RESULTS`` also ``coco_results.json`` (:class:`COCOResultsEvaluator`)."""
         meta = MetadataCatalog.get(dataset_name)
         evaluator_type = meta.get("evaluator_type")
         if evaluator_type != "part_parsing":
@@ -192,15 +221,21 @@ class DSPFTrainer(DefaultTrainer):
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         layout = "pgn" if meta.schema == PASCAL_PERSON_PART_SCHEMA.name else "mhp"
         evaluators.append(PredictionFilesEvaluator(output_folder, get_schema(meta.schema), layout))
+        if cfg.TEST.DSPF_COCO_RESULTS:
+            evaluators.append(COCOResultsEvaluator(output_folder))
         return DatasetEvaluators(evaluators)
 
     def state_dict(self) -> Dict:
         ret = super().state_dict()
         if not _UPSTREAM_SAVES_OPTIMIZER:
             ret["_trainer"] = self._trainer.state_dict()
+        if self._grad_scaler is not None:
+            ret["_trainer"]["grad_scaler"] = self._grad_scaler.state_dict()
         return ret
 
     def load_state_dict(self, state_dict: Dict) -> None:
         super().load_state_dict(state_dict)
         if not _UPSTREAM_SAVES_OPTIMIZER and "_trainer" in state_dict:
             self._trainer.load_state_dict(state_dict["_trainer"])
+        if self._grad_scaler is not None and "grad_scaler" in state_dict.get("_trainer", {}):
+            self._grad_scaler.load_state_dict(state_dict["_trainer"]["grad_scaler"])
