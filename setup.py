@@ -32,4 +32,6 @@ setup(
         "fvcore",
         "tqdm",
     ],
+    # tools/export_model.py --format onnx (TorchScript export needs nothing more).
+    extras_require={"export": ["onnx", "onnxruntime"]},
 )

@@ -20,7 +20,10 @@ from .matching_layer import build_matching_layer
 from .part_head import build_part_head
 from .pose_head import PoseMaps, build_pose_head
 
-__all__ = ["DSPFParser", "decoding_settings_from_cfg", "maps_of_batch", "pad_to", "people_to_instances"]
+__all__ = [
+    "DSPFParser", "MAP_NAMES", "crop_maps", "decoding_settings_from_cfg", "head_probabilities", "maps_of_batch",
+    "pad_to", "people_to_instances",
+]
 
 # Task losses produced by the heads, in the order of the uncertainty log-variances.
 TASK_LOSSES = (
@@ -277,22 +280,41 @@ def decoding_settings_from_cfg(cfg, **overrides) -> DecodingSettings:
     )
 
 
+#: The names of the maps :func:`head_probabilities` returns, in its order (the
+#: :class:`ParsingMaps` fields but ``part_stride``).
+MAP_NAMES = ("part_probs", "dspf", "heatmaps", "offsets", "limb_heatmaps")
+
+
+def head_probabilities(part_logits: torch.Tensor, field: torch.Tensor,
+                       pose: PoseMaps) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The heads' outputs of a batch as the maps :func:`decode_maps` reads, in :data:`MAP_NAMES` order.
+
+    Returns ``part_probs`` ``[N, C, h, w]`` (softmax over the classes), ``dspf`` ``[N, 2, h, w]``
+    and ``offsets`` ``[N, K, 2, h, w]`` (input pixels, as the heads give them), ``heatmaps``
+    ``[N, K, h, w]`` and ``limb_heatmaps`` ``[N, L, h, w]`` (sigmoids of the logits).
+    """
+    return (part_logits.softmax(1), field, pose.heatmap_logits.sigmoid(), pose.offsets,
+            pose.limb_logits.sigmoid())
+
+
+def crop_maps(maps: Sequence[torch.Tensor], index: int, image_size: Tuple[int, int], stride: int) -> ParsingMaps:
+    """The :class:`ParsingMaps` of image ``index`` of batched maps ``[N, ..., h, w]`` (in
+    :data:`MAP_NAMES` order, as :func:`head_probabilities` returns them), cropped to the image's
+    grid ``ceil(H / s) x ceil(W / s)`` for its input size ``(H, W)``."""
+    if len(maps) != len(MAP_NAMES):
+        raise ValueError(f"expected the {len(MAP_NAMES)} maps {MAP_NAMES}, got {len(maps)} tensors")
+    gh, gw = -(-image_size[0] // stride), -(-image_size[1] // stride)
+    fields = {name: m[index, ..., :gh, :gw] for name, m in zip(MAP_NAMES, maps)}
+    return ParsingMaps(**fields, part_stride=stride)
+
+
 def maps_of_batch(part_logits: torch.Tensor, field: torch.Tensor, pose: PoseMaps,
                   image_sizes: Sequence[Tuple[int, int]], stride: int) -> List[ParsingMaps]:
     """The :class:`ParsingMaps` of every image of a batch of head outputs ``[N, ..., h, w]``,
-    as probabilities, cropped to each image's grid ``ceil(H_i / s) x ceil(W_i / s)``."""
-    maps = []
-    for i, (h, w) in enumerate(image_sizes):
-        gh, gw = -(-h // stride), -(-w // stride)
-        maps.append(ParsingMaps(
-            part_probs=part_logits[i, :, :gh, :gw].softmax(0),
-            dspf=field[i, :, :gh, :gw],
-            heatmaps=pose.heatmap_logits[i, :, :gh, :gw].sigmoid(),
-            offsets=pose.offsets[i, :, :, :gh, :gw],
-            limb_heatmaps=pose.limb_logits[i, :, :gh, :gw].sigmoid(),
-            part_stride=stride,
-        ))
-    return maps
+    as probabilities (:func:`head_probabilities`), cropped to each image's grid
+    ``ceil(H_i / s) x ceil(W_i / s)``."""
+    maps = head_probabilities(part_logits, field, pose)
+    return [crop_maps(maps, i, size, stride) for i, size in enumerate(image_sizes)]
 
 
 def people_to_instances(people: ParsedPeople) -> Instances:
