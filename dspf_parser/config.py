@@ -127,6 +127,10 @@ def add_dspf_config(cfg: CN) -> None:
     # Candidate pairs whose limb score is not above this cannot be associated (0: every pair
     # with a positive score can).
     cfg.MODEL.DSPF.INFERENCE.MIN_LIMB_SCORE = 0.0
+    # Person score: "joints" (mean score of its joints) or "all_types" (sum over all K joint
+    # types / K, a missing joint counting 0: fragments rank below whole people; on the synthetic
+    # recipe's model pose AP 27.5 -> 33.3, AP^p_50 14.0 -> 12.1).
+    cfg.MODEL.DSPF.INFERENCE.PERSON_SCORE = "joints"
     # People with fewer joints are dropped.
     cfg.MODEL.DSPF.INFERENCE.MIN_JOINTS = 3
     # Set False to return only the category-level outputs (sem_seg, dspf).

@@ -3,12 +3,12 @@
 No timing is asserted: only that every field is there, FLOPs / parameters are positive, times
 are non-negative and the perfect maps decode into exactly the requested number of people.
 """
-import importlib.util
 import json
 import math
 import os
 
 import pytest
+from tool_modules import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_OPTS = [
@@ -28,19 +28,11 @@ INFO_KEYS = [
 ]
 
 
-def load_tool():
-    """Import tools/benchmark.py as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("dspf_benchmark_tool", os.path.join(ROOT, "tools", "benchmark.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     """The JSON lines of one tiny CPU run (64x64, 1 and 2 people, one repeat)."""
     output = tmp_path_factory.mktemp("benchmark") / "bench.jsonl"
-    tool = load_tool()
+    tool = load_tool("benchmark.py")
     returned = tool.main([
         "--config-file", os.path.join(ROOT, "configs/synthetic/dspf_R18_tiny.yaml"),
         "--input-size", "64", "64", "--people", "1", "2", "--repeats", "1", "--device", "cpu",
@@ -79,7 +71,7 @@ def test_perfect_maps_decode_the_requested_people(records):
 
 
 def test_scenes_fit_sixty_people_at_512():
-    scene = load_tool().make_scene(60, (512, 512), seed=0)  # raises if anyone is not rendered
+    scene = load_tool("benchmark.py").make_scene(60, (512, 512), seed=0)  # raises if anyone is not rendered
     assert scene.num_people == 60 and scene.keypoints.shape[0] == 60
 
 
@@ -89,7 +81,7 @@ def test_real_model_path_on_a_checkpoint_and_an_image(tmp_path):
     import torch
     from PIL import Image
 
-    tool = load_tool()
+    tool = load_tool("benchmark.py")
     config = os.path.join(ROOT, "configs/synthetic/dspf_R18_tiny.yaml")
     model = tool.build_eval_model(tool.setup_cfg(config, TINY_OPTS))
     weights = tmp_path / "model.pth"
@@ -110,6 +102,6 @@ def test_real_model_path_on_a_checkpoint_and_an_image(tmp_path):
 
 
 def test_table_lists_every_run(records):
-    table = load_tool().format_table(records).splitlines()
+    table = load_tool("benchmark.py").format_table(records).splitlines()
     assert len(table) == 1 + len(records)
     assert "total_decoding" in table[0] and "network" in table[0]

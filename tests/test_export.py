@@ -21,6 +21,7 @@ from test_model import tiny_cfg
 from dspf_parser.modeling.export import DSPFMapsExporter, check_export_size, parsing_maps_from_outputs
 from dspf_parser.modeling.meta_arch import MAP_NAMES, crop_maps, people_to_instances
 from dspf_parser.ops.decoding import decode_maps
+from tool_modules import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_OPTS = [
@@ -28,14 +29,6 @@ TINY_OPTS = [
     "MODEL.DSPF.FIELD_HEAD.CONVS_DIM", "32", "MODEL.DSPF.POSE_HEAD.CONVS_DIM", "32",
 ]
 PIXEL_MAPS = ("dspf", "offsets")  # in input pixels; the others are probabilities
-
-
-def load_tool():
-    """Import tools/export_model.py as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("dspf_export_tool", os.path.join(ROOT, "tools", "export_model.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +128,7 @@ def test_decoding_the_exported_maps_gives_the_eager_people(model, torchscript_fi
 def test_onnx_maps_equal_the_eager_model_at_other_sizes(model, tmp_path):
     import onnxruntime
 
-    tool = load_tool()
+    tool = load_tool("export_model.py")
     path = str(tmp_path / "dspf.onnx")
     tool.export_onnx(DSPFMapsExporter(model).eval(), images(1, 64, 64, seed=1), path)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -154,7 +147,7 @@ def test_tool_exports_checkpoint_weights_and_checks_the_file(model, tmp_path):
     weights = str(tmp_path / "model.pth")
     torch.save({"model": model.state_dict()}, weights)
     output = str(tmp_path / "out" / "dspf.ts")
-    result = load_tool().main([
+    result = load_tool("export_model.py").main([
         "--config-file", os.path.join(ROOT, "configs/synthetic/dspf_R18_tiny.yaml"), "--weights", weights,
         "--format", "torchscript", "--output", output, "--height", "64", "--width", "96", "--opts", *TINY_OPTS,
     ])
@@ -169,7 +162,7 @@ def test_tool_exports_checkpoint_weights_and_checks_the_file(model, tmp_path):
 
 def test_tool_rejects_a_size_that_is_not_a_multiple_of_32(tmp_path):
     with pytest.raises(SystemExit, match="multiples of the backbone's size_divisibility 32, got 50x64"):
-        load_tool().main([
+        load_tool("export_model.py").main([
             "--config-file", os.path.join(ROOT, "configs/synthetic/dspf_R18_tiny.yaml"), "--format", "torchscript",
             "--output", str(tmp_path / "x.ts"), "--height", "50", "--width", "64", "--opts", *TINY_OPTS,
         ])

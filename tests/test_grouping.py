@@ -95,6 +95,22 @@ def test_min_joints_and_two_joint_people():
     assert _as_set(poses) == _as_set(expected[1:])
 
 
+def test_person_score_over_all_joint_types_ranks_fragments_low():
+    """A 2-joint head and a whole person: by the mean of its joints the head can rank first;
+    over all K types it scores (s_8 + s_9) / K, below the whole person whenever its joints are
+    not far stronger (hand-computed from the candidate scores)."""
+    present = torch.zeros(2, K, dtype=torch.bool)
+    present[0, [8, 9]] = True
+    present[1] = True
+    coords, scores, valid, owner, expected = _scene(2, present, seed=5)
+    matches, limb_scores = _perfect_matches(owner, LIMBS)
+    poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, LIMBS, min_joints=2,
+                                        score_over_all_types=True)
+    present_after = poses[:, :, 2] > 0
+    torch.testing.assert_close(person_scores, poses[:, :, 2].sum(dim=1) / K)
+    assert present_after.sum(dim=1).tolist() == [K, 2]  # the whole person first
+
+
 def _toy(num_types: int, num_candidates: int):
     coords = torch.arange(num_types * num_candidates * 2, dtype=torch.float64)
     coords = coords.reshape(num_types, num_candidates, 2)

@@ -88,6 +88,7 @@ class DSPFParser(nn.Module):
         limb_template_sigma: Optional[float] = None,
         limb_prune_below: Optional[float] = None,
         min_limb_score: float = 0.0,
+        score_over_all_types: bool = False,
         instances_on: bool = True,
     ):
         """
@@ -98,7 +99,7 @@ class DSPFParser(nn.Module):
                 ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
             keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
-                dspf_candidates, limb_template_sigma, limb_prune_below, min_limb_score, instances_on: the
+                dspf_candidates, limb_template_sigma, limb_prune_below, min_limb_score, score_over_all_types, instances_on: the
                 ``MODEL.DSPF.INFERENCE`` decoding settings
                 (:class:`DecodingSettings`).
         """
@@ -128,7 +129,7 @@ class DSPFParser(nn.Module):
             association=association, solver=matching_layer, min_joints=min_joints,
             duplicate_radius=duplicate_radius, dspf_candidates=dspf_candidates,
             limb_template_sigma=limb_template_sigma, limb_prune_below=limb_prune_below,
-            min_limb_score=min_limb_score,
+            min_limb_score=min_limb_score, score_over_all_types=score_over_all_types,
         )
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
@@ -168,17 +169,7 @@ class DSPFParser(nn.Module):
         return self.pixel_mean.device
 
     def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        images = ImageList.from_tensors(images, self.backbone.size_divisibility)
-        # An input padded to at most one backbone cell (e.g. 1x1 or 5x17 with FPN: 32x32) leaves
-        # a 1x1 coarsest feature, on which GroupNorm fails when a group has one channel. Pad
-        # the width to two cells then (the padding is cropped from every output).
-        cell = self.backbone.size_divisibility
-        tensor = images.tensor
-        if cell > 0 and tensor.shape[-2] <= cell and tensor.shape[-1] <= cell:
-            tensor = F.pad(tensor, (0, 2 * cell - tensor.shape[-1]), value=0.0)
-            images = ImageList(tensor, images.image_sizes)
-        return images
+        return preprocess_images(batched_inputs, self.pixel_mean, self.pixel_std, self.backbone.size_divisibility)
 
     def forward(self, batched_inputs: List[Dict]):
         images = self.preprocess_image(batched_inputs)
@@ -249,9 +240,30 @@ class DSPFParser(nn.Module):
         return results
 
 
+def preprocess_images(batched_inputs: List[Dict], pixel_mean: torch.Tensor, pixel_std: torch.Tensor,
+                      size_divisibility: int) -> ImageList:
+    """The normalised images ``(image - mean) / std`` of a batch (``image`` ``[3, H_i, W_i]``),
+    padded bottom/right with 0 into one ``ImageList`` of ``size_divisibility`` multiples, on the
+    device of ``pixel_mean`` ``[3, 1, 1]``; shared by :class:`DSPFParser` and projects that
+    reuse its heads (``projects/BottomUpPose``).
+
+    An input padded to at most one backbone cell (e.g. 1x1 or 5x17 with FPN: 32x32) leaves a
+    1x1 coarsest feature, on which GroupNorm fails when a group has one channel: the width is
+    then padded to two cells (the padding is cropped from every output).
+    """
+    images = [(x["image"].to(pixel_mean.device) - pixel_mean) / pixel_std for x in batched_inputs]
+    images = ImageList.from_tensors(images, size_divisibility)
+    cell, tensor = size_divisibility, images.tensor
+    if cell > 0 and tensor.shape[-2] <= cell and tensor.shape[-1] <= cell:
+        images = ImageList(F.pad(tensor, (0, 2 * cell - tensor.shape[-1]), value=0.0), images.image_sizes)
+    return images
+
+
 def inference_kwargs(cfg) -> Dict:
     """The ``MODEL.DSPF.INFERENCE`` keys as :class:`DecodingSettings` field values."""
     inference = cfg.MODEL.DSPF.INFERENCE
+    if inference.PERSON_SCORE not in ("joints", "all_types"):
+        raise ValueError(f"MODEL.DSPF.INFERENCE.PERSON_SCORE must be 'joints' or 'all_types', got {inference.PERSON_SCORE!r}")
     if inference.LIMB_SCORE not in ("template", "mean"):
         raise ValueError(f"MODEL.DSPF.INFERENCE.LIMB_SCORE must be 'template' or 'mean', got {inference.LIMB_SCORE!r}")
     return {
@@ -265,6 +277,7 @@ def inference_kwargs(cfg) -> Dict:
                                 else None),
         "limb_prune_below": inference.LIMB_PRUNE_THRESHOLD if inference.LIMB_PRUNE_THRESHOLD > 0 else None,
         "min_limb_score": inference.MIN_LIMB_SCORE,
+        "score_over_all_types": inference.PERSON_SCORE == "all_types",
     }
 
 

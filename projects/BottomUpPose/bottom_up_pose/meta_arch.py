@@ -5,12 +5,12 @@ from typing import Dict, List
 import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
-from detectron2.structures import ImageList, Instances
+from detectron2.structures import Instances
 from torch import nn
 
 from dspf_parser.modeling import build_matching_layer, build_pose_head
-from dspf_parser.modeling.meta_arch import decoding_settings_from_cfg, pad_to
-from dspf_parser.ops.decoding import ParsingMaps, decode_maps
+from dspf_parser.modeling.meta_arch import decoding_settings_from_cfg, maps_of_batch, pad_to, preprocess_images
+from dspf_parser.ops.decoding import decode_maps
 
 __all__ = ["BottomUpPoseNet"]
 
@@ -46,8 +46,7 @@ class BottomUpPoseNet(nn.Module):
         }
 
     def forward(self, batched_inputs: List[Dict]):
-        images = [(x["image"].to(self.pixel_mean.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        images = ImageList.from_tensors(images, self.backbone.size_divisibility)
+        images = preprocess_images(batched_inputs, self.pixel_mean, self.pixel_std, self.backbone.size_divisibility)
         maps = self.pose_head(self.backbone(images.tensor))
         stride = self.pose_head.output_stride
         if self.training:
@@ -55,15 +54,13 @@ class BottomUpPoseNet(nn.Module):
             t = lambda key: pad_to([x[key].to(self.pixel_mean.device) for x in batched_inputs], grid, 0.0)  # noqa: E731
             return self.pose_head.losses(maps, t("keypoint_heatmaps"), t("keypoint_offsets"),
                                          t("keypoint_offset_weights"), t("limb_heatmaps"))
+        # dspf-parser's maps with a one-class part map (no person pixels: no pixel assignment)
+        # and a zero DSPF, cropped and turned into probabilities by its own maps_of_batch.
+        n, _, gh, gw = maps.heatmap_logits.shape
+        no_parts = maps.heatmap_logits.new_zeros(n, 1, gh, gw)
+        parsed = maps_of_batch(no_parts, no_parts.new_zeros(n, 2, gh, gw), maps, images.image_sizes, stride)
         results = []
-        for i, ((h, w), x) in enumerate(zip(images.image_sizes, batched_inputs)):
-            gh, gw = -(-h // stride), -(-w // stride)
-            heat = maps.heatmap_logits[i, :, :gh, :gw].sigmoid()
-            pose_only = ParsingMaps(
-                part_probs=heat.new_ones(1, gh, gw), dspf=heat.new_zeros(2, gh, gw), heatmaps=heat,
-                offsets=maps.offsets[i, :, :, :gh, :gw], limb_heatmaps=maps.limb_logits[i, :, :gh, :gw].sigmoid(),
-                part_stride=stride,
-            )
+        for pose_only, (h, w), x in zip(parsed, images.image_sizes, batched_inputs):
             out_size = (x.get("height", h), x.get("width", w))
             people = decode_maps(pose_only, (h, w), out_size, self.decoding)
             inst = Instances(out_size)
