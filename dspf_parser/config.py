@@ -95,6 +95,14 @@ def add_dspf_config(cfg: CN) -> None:
     # (about 3x the gradient norm of the other tasks at weight 1); at weight 1 the stage-two
     # fine-tuning of the synthetic model lost 5.6 mIoU points, at 0.1 it keeps them.
     cfg.MODEL.DSPF.MATCHING.LOSS_WEIGHT = 0.1
+    # The candidates of the stage-two problems: "ground_truth" (the annotated joints; the loss
+    # trains the limb heatmaps only) or "detected" (the keypoint candidates inference detects on
+    # the predicted maps, each labelled with the annotated person it lies on; the loss also trains
+    # the keypoint heatmaps, offsets and DSPF through the candidate coordinates).
+    cfg.MODEL.DSPF.MATCHING.LOSS_PROBLEMS = "ground_truth"
+    # "detected": a candidate detects an annotated joint of its type within this distance (input
+    # px; one-to-one per type, nearest first). 0 means POSE_HEAD.KEYPOINT_RADIUS.
+    cfg.MODEL.DSPF.MATCHING.MATCH_RADIUS = 0.0
 
     # Bottom-up decoding at inference.
     cfg.MODEL.DSPF.INFERENCE = CN()

@@ -13,7 +13,7 @@ from torch import nn
 from ..data.categories import get_schema
 from ..ops.decoding import ASSOCIATIONS, DecodingSettings, ParsedPeople, ParsingMaps, decode_maps, dense_outputs
 from ..ops.matching import matching_loss
-from ..ops.matching_targets import ground_truth_limb_problems
+from ..ops.matching_targets import MATCHING_PROBLEMS, detected_limb_problems, ground_truth_limb_problems
 from .field_head import build_field_head
 from .loss_balancing import build_loss_balancer
 from .matching_layer import build_matching_layer
@@ -77,6 +77,8 @@ class DSPFParser(nn.Module):
         keypoint_radius: float,
         ignore_value: int = 255,
         matching_loss_weight: Optional[float] = None,
+        matching_problems: str = "ground_truth",
+        match_radius: Optional[float] = None,
         part_loss_weight: float = 1.0,
         field_loss_weight: float = 1.0,
         keypoint_threshold: float = 0.3,
@@ -95,6 +97,10 @@ class DSPFParser(nn.Module):
         Args:
             matching_loss_weight: weight of the matching loss; ``None`` = training stage one
                 (no matching loss).
+            matching_problems: the candidates of the matching loss's problems, one of
+                :data:`MATCHING_PROBLEMS` (``MODEL.DSPF.MATCHING.LOSS_PROBLEMS``).
+            match_radius: ``"detected"``: largest candidate-to-joint distance (input px) of a
+                match (``MODEL.DSPF.MATCHING.MATCH_RADIUS``); ``None``: ``keypoint_radius``.
             part_loss_weight, field_loss_weight: ``PART_HEAD.LOSS_WEIGHT`` and
                 ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
@@ -106,6 +112,13 @@ class DSPFParser(nn.Module):
         super().__init__()
         if association not in ASSOCIATIONS:
             raise ValueError(f"MODEL.DSPF.INFERENCE.ASSOCIATION must be one of {ASSOCIATIONS}, got {association!r}")
+        if matching_problems not in MATCHING_PROBLEMS:
+            raise ValueError(f"MODEL.DSPF.MATCHING.LOSS_PROBLEMS must be one of {MATCHING_PROBLEMS}, "
+                             f"got {matching_problems!r}")
+        match_radius = keypoint_radius if match_radius is None else match_radius
+        if not match_radius > 0:
+            raise ValueError(f"MODEL.DSPF.MATCHING.MATCH_RADIUS must be positive (0: the keypoint radius), "
+                             f"got {match_radius!r}")
         self.backbone = backbone
         self.part_head = part_head
         self.field_head = field_head
@@ -116,6 +129,7 @@ class DSPFParser(nn.Module):
         self.limbs = [tuple(l) for l in limbs]
         self.keypoint_radius = keypoint_radius
         self.matching_loss_weight = matching_loss_weight
+        self.matching_problems, self.match_radius = matching_problems, match_radius
         self.part_loss_weight, self.field_loss_weight = part_loss_weight, field_loss_weight
         self.instances_on = instances_on
         strides = {part_head.output_stride, field_head.output_stride, pose_head.output_stride}
@@ -158,6 +172,8 @@ class DSPFParser(nn.Module):
             "keypoint_radius": dspf.POSE_HEAD.KEYPOINT_RADIUS,
             "ignore_value": dspf.PART_HEAD.IGNORE_VALUE,
             "matching_loss_weight": dspf.MATCHING.LOSS_WEIGHT if dspf.MATCHING.LOSS_ON else None,
+            "matching_problems": dspf.MATCHING.LOSS_PROBLEMS,
+            "match_radius": dspf.MATCHING.MATCH_RADIUS if dspf.MATCHING.MATCH_RADIUS != 0 else None,
             "part_loss_weight": dspf.PART_HEAD.LOSS_WEIGHT,
             "field_loss_weight": dspf.FIELD_HEAD.LOSS_WEIGHT,
             **inference_kwargs(cfg),
@@ -200,19 +216,36 @@ class DSPFParser(nn.Module):
             )
         )
         if self.matching_loss_weight is not None:
-            losses["loss_matching"] = self.matching_loss_weight * self._matching_loss(batched_inputs, pose_maps)
+            losses["loss_matching"] = self.matching_loss_weight * self._matching_loss(
+                batched_inputs, images, part_logits, field, pose_maps)
         # Each task loss scaled by its *_LOSS_WEIGHT key, as the loss balancer receives it.
         storage = get_event_storage()
         storage.put_scalars(**{"balancer_input_" + k: v.item() for k, v in losses.items()})
         return self.loss_balancer(losses)
 
-    def _matching_loss(self, batched_inputs: List[Dict], pose_maps: PoseMaps) -> torch.Tensor:
-        """Cross-entropy of the matching layer's assignments on the annotated joints."""
+    def _matching_loss(self, batched_inputs: List[Dict], images: ImageList, part_logits: torch.Tensor,
+                       field: torch.Tensor, pose_maps: PoseMaps) -> torch.Tensor:
+        """Cross-entropy of the matching layer's relaxed assignments (train mode: the unrolled
+        solver) on the limb problems of ``self.matching_problems``: the annotated joints
+        (:func:`ground_truth_limb_problems`, from the limb logits) or the candidates inference
+        detects on the maps of this forward (:func:`detected_limb_problems`, from all the heads'
+        outputs ``[N, ..., h, w]``, cropped to each image). A batch without a valid pair gives 0,
+        still attached to the graph.
+        """
         keypoints = [x["instances"].gt_keypoints.tensor for x in batched_inputs]
-        scores, valid, target = ground_truth_limb_problems(
-            pose_maps.limb_logits.sigmoid(), keypoints, self.limbs, self.output_stride
-        )
-        return matching_loss(self.matching_layer(scores, valid), target, valid)
+        if self.matching_problems == "detected":
+            # In float32 under autocast: candidate coordinates in (b)float16 are off by pixels.
+            maps = [m.map(lambda t: t.float())
+                    for m in maps_of_batch(part_logits, field, pose_maps, images.image_sizes, self.output_stride)]
+            scores, valid, target = detected_limb_problems(maps, keypoints, self.decoding, self.match_radius)
+        else:
+            scores, valid, target = ground_truth_limb_problems(
+                pose_maps.limb_logits.sigmoid(), keypoints, self.limbs, self.output_stride
+            )
+        loss = matching_loss(self.matching_layer(scores, valid), target, valid)
+        if not loss.requires_grad:  # no candidate at all: the scores are constant zeros
+            loss = loss + pose_maps.limb_logits.sum() * 0.0
+        return loss
 
     def predict_maps(self, batched_inputs: List[Dict]) -> Tuple[List[ParsingMaps], List[Tuple[int, int]]]:
         """The network's maps of every image (cropped to its grid) and the input image sizes."""
