@@ -455,6 +455,142 @@ def test_exact_matching_equals_the_converged_relaxation() -> None:
     assert torch.equal(exact_matching(scores), relaxed)
 
 
+def reference_exact_matching(scores: Tensor, valid: Tensor) -> Tensor:
+    """The documented rule of ``exact_matching``, written plainly: per problem, one
+    ``linear_sum_assignment`` of ``w = scores`` on the valid entries with ``scores > 0`` (0
+    elsewhere), restricted to the rows / columns holding such an entry, pairs of weight 0
+    dropped (torch indexing per problem, a Python loop over the pairs)."""
+    out = torch.zeros(scores.shape, dtype=torch.bool)
+    for b in range(scores.shape[0]):
+        keep = valid[b] & (scores[b] > 0)
+        w = torch.where(keep, scores[b].double(), torch.zeros((), dtype=torch.float64)).numpy()
+        rows = np.flatnonzero(keep.any(dim=1).numpy())
+        cols = np.flatnonzero(keep.any(dim=0).numpy())
+        if rows.size == 0:
+            continue
+        sub = w[np.ix_(rows, cols)]
+        for i, j in zip(*linear_sum_assignment(sub, maximize=True)):
+            if sub[i, j] > 0:
+                out[b, rows[i], cols[j]] = True
+    return out
+
+
+def exact_problems(batch: int, n: int, m: int, kind: str, seed: int) -> Tuple[Tensor, Tensor]:
+    """Scores of ``kind`` with ~30% invalid entries, all-invalid rows / columns, all-invalid
+    and all-non-positive problems, and (``kind="full"``) problems where every row and column
+    has a positive valid entry (the batched fast path)."""
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "full":
+        scores = torch.rand(batch, n, m, generator=gen, dtype=torch.float64) + 0.1
+        return scores, torch.ones(batch, n, m, dtype=torch.bool)
+    scores, _ = random_problems(batch, n, m, kind, seed)
+    valid = torch.rand(batch, n, m, generator=gen) >= 0.3
+    if batch >= 4:
+        valid[0] = False  # nothing admissible
+        scores[1] = -scores[1].abs()  # nothing positive (0 included)
+        valid[2, : n // 2] = False  # all-invalid rows
+        valid[3, :, : m // 2] = False  # all-invalid columns
+    return scores, valid
+
+
+@pytest.mark.parametrize(
+    "batch, n, m, kind, seed",
+    [
+        (40, 20, 20, "uniform", 0),
+        (40, 7, 12, "normal", 1),
+        (40, 12, 7, "negative", 2),
+        (40, 9, 9, "integer", 3),  # exact ties: same tie-breaking as the reference
+        (40, 6, 6, "near_ties", 4),
+        (40, 1, 1, "uniform", 5),
+        (40, 1, 5, "integer", 6),
+        (40, 5, 1, "normal", 7),
+        (18, 20, 20, "full", 8),
+        (18, 9, 4, "full", 9),
+        (1, 3, 3, "full", 10),
+        (3, 1, 1, "full", 11),
+    ],
+)
+def test_exact_matching_equals_the_plain_reference(
+    batch: int, n: int, m: int, kind: str, seed: int
+) -> None:
+    scores, valid = exact_problems(batch, n, m, kind, seed)
+    expected = reference_exact_matching(scores, valid)
+    for dtype in (torch.float64, torch.float32):
+        chosen = exact_matching(scores.to(dtype), valid)
+        assert chosen.dtype == torch.bool and chosen.device == scores.device
+        assert torch.equal(chosen, reference_exact_matching(scores.to(dtype), valid))
+    assert torch.equal(exact_matching(scores, valid), expected)
+    assert not (expected.sum(2) > 1).any() and not (expected.sum(1) > 1).any()
+    if kind in ("uniform", "normal", "negative", "full"):
+        # Continuous scores: the optimum is unique, so a plain scipy loop on the whole padded
+        # matrices (the benchmark's scipy_loop) gives the same pairs of positive weight.
+        weights = torch.where(valid, scores.clamp_min(0), torch.zeros(())).numpy()
+        plain = np.zeros(weights.shape, dtype=bool)
+        for b, w in enumerate(weights):
+            r, c = linear_sum_assignment(w, maximize=True)
+            keep = w[r, c] > 0
+            plain[b, r[keep], c[keep]] = True
+        assert torch.equal(expected, torch.from_numpy(plain))
+
+
+def test_exact_matching_optimum_by_brute_force_on_tiny_problems() -> None:
+    """Mixed batches (fast and general paths, ties, empty problems) against enumeration."""
+    for seed, (n, m) in enumerate([(3, 3), (2, 4), (4, 2), (4, 4), (1, 3)]):
+        scores, valid = exact_problems(30, n, m, "integer" if seed % 2 else "uniform", 20 + seed)
+        chosen = exact_matching(scores, valid)
+        assert not (chosen & ~valid).any() and not (chosen & (scores <= 0)).any()
+        assert (chosen.sum(2) <= 1).all() and (chosen.sum(1) <= 1).all()
+        for b in range(scores.shape[0]):
+            w = torch.where(valid[b], scores[b], torch.zeros((), dtype=scores.dtype)).numpy()
+            assert float(scores[b][chosen[b]].sum()) == pytest.approx(_brute_force_max_weight(w))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 3), (0, 0, 0), (2, 0, 4), (3, 4, 0), (0, 1, 1)])
+def test_exact_matching_empty_batches(shape: Tuple[int, int, int]) -> None:
+    for valid in (None, torch.ones(shape, dtype=torch.bool)):
+        chosen = exact_matching(torch.zeros(shape), valid)
+        assert chosen.shape == shape and chosen.dtype == torch.bool
+
+
+def test_exact_matching_inputs() -> None:
+    """Other score dtypes, no mask, non-finite scores, non-contiguous and grad-tracking
+    inputs give the reference's matchings; argument errors."""
+    scores, valid = exact_problems(12, 6, 8, "integer", 30)
+    expected = reference_exact_matching(scores, valid)
+    for dtype in (torch.float16, torch.bfloat16, torch.int64, torch.int32):
+        assert torch.equal(exact_matching(scores.to(dtype), valid), expected)
+    assert torch.equal(exact_matching(scores, valid.to(torch.uint8)), expected)
+    all_valid = torch.ones_like(valid)
+    assert torch.equal(exact_matching(scores), reference_exact_matching(scores, all_valid))
+    noisy = scores.clone()
+    noisy[~valid & (torch.arange(8) % 2 == 0)] = math.nan
+    noisy[~valid & (torch.arange(8) % 2 == 1)] = -math.inf
+    assert torch.equal(exact_matching(noisy, valid), expected)
+    assert torch.equal(exact_matching(noisy), reference_exact_matching(noisy, all_valid))
+    grad = scores.clone().float().requires_grad_(True)
+    assert torch.equal(exact_matching(grad, valid), expected)
+    t_scores = scores.transpose(1, 2).contiguous().transpose(1, 2)  # same values, strided
+    t_valid = valid.transpose(1, 2).contiguous().transpose(1, 2)
+    assert not t_scores.is_contiguous() and torch.equal(exact_matching(t_scores, t_valid), expected)
+    with pytest.raises(ValueError):
+        exact_matching(torch.zeros(3, 3))
+    with pytest.raises(ValueError):
+        exact_matching(torch.zeros(1, 3, 3), torch.ones(1, 3, 2, dtype=torch.bool))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_exact_matching_on_cuda() -> None:
+    scores, valid = exact_problems(40, 9, 7, "integer", 40)
+    expected = reference_exact_matching(scores, valid)
+    for dtype in (torch.float32, torch.float64, torch.float16):
+        chosen = exact_matching(scores.to("cuda", dtype), valid.cuda())
+        assert chosen.device.type == "cuda" and chosen.dtype == torch.bool
+        assert torch.equal(chosen.cpu(), expected)
+    ones = torch.ones(18, 1, 1, dtype=torch.bool, device="cuda")
+    assert torch.equal(exact_matching(torch.ones(18, 1, 1, device="cuda"), ones), ones)
+    assert exact_matching(torch.zeros(0, 3, 3, device="cuda")).device.type == "cuda"
+
+
 # --- convergence stop ----------------------------------------------------------------------------
 
 

@@ -24,6 +24,16 @@ stops once the batch's certified primal-dual gap is ``<= tol`` (checked every
 ``--check-every`` iterations); ``iterations`` is how many it ran, and the gap of the objective
 ``<S, X>`` to that of ``exact_matching`` (the production exact solver) is printed with it.
 Nothing is asserted.
+
+With ``--exact P [P ...]`` only the exact association is timed instead, on the CPU::
+
+    python tools/benchmark_matching.py --exact 1 20 60 --threads 1
+
+for every people count ``P``: ``--limbs`` random ``P x P`` problems (scores uniform in
+``[-0.5, 1]``, ~30% invalid entries), ``exact_matching`` against the plain reference of
+``tools/benchmark.py`` (``scipy_loop``: ``max(score, 0)`` on the valid entries, one host copy,
+then one ``linear_sum_assignment`` per limb), called alternately so that both see the same
+machine load; medians in milliseconds and their ratio.
 """
 import argparse
 import os
@@ -80,11 +90,39 @@ def hungarian(scores: Tensor, valid: Tensor) -> Tuple[np.ndarray, np.ndarray]:
     return best, match
 
 
+def scipy_loop(limb_scores: Tensor, pair_valid: Tensor) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """The plain reference association of ``tools/benchmark.py`` (same code)."""
+    weights = torch.where(pair_valid, limb_scores.clamp_min(0), torch.zeros(())).cpu().double().numpy()
+    return [linear_sum_assignment(w, maximize=True) for w in weights]
+
+
+def time_exact(people: List[int], limbs: int, repeats: int, gen: torch.Generator) -> None:
+    """Median ms of ``exact_matching`` and of ``scipy_loop`` on the same problems, interleaved."""
+    print(f"exact_matching vs plain linear_sum_assignment loop, {limbs} limbs, CPU, "
+          f"median of {repeats} interleaved calls:")
+    for n in people:
+        scores = torch.rand(limbs, n, n, generator=gen) * 1.5 - 0.5
+        valid = torch.rand(limbs, n, n, generator=gen) >= 0.3
+        calls = {"exact": lambda: exact_matching(scores, valid), "loop": lambda: scipy_loop(scores, valid)}
+        times: dict = {name: [] for name in calls}
+        for _ in range(10):  # warm-up
+            for fn in calls.values():
+                fn()
+        for _ in range(repeats):
+            for name, fn in calls.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1e3)
+        exact, loop = statistics.median(times["exact"]), statistics.median(times["loop"])
+        print(f"  {n:3d} people: exact_matching {exact:.3f} ms, scipy loop {loop:.3f} ms, "
+              f"ratio {exact / loop:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limbs", type=int, default=18, help="problems per batch")
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 60], help="n of n x n")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls (5; --exact: 300)")
     parser.add_argument("--check", type=int, default=500, help="problems for the gap check")
     parser.add_argument("--num-iters", type=int, default=None)
     parser.add_argument("--step", type=float, default=None)
@@ -92,9 +130,16 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=None, help="convergence stop (0: off)")
     parser.add_argument("--check-every", type=int, default=None, help="iterations between checks")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--exact", type=int, nargs="+", default=None, metavar="PEOPLE",
+                        help="only time exact_matching against a plain scipy loop at these "
+                             "people counts (P x P problems)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.exact:
+        time_exact(args.exact, args.limbs, args.repeats or 300, torch.Generator().manual_seed(0))
+        return
+    args.repeats = args.repeats or 5
     options = {
         key: value
         for key, value in (

@@ -369,6 +369,15 @@ def exact_matching(scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     rows and columns holding such an entry; assigned pairs of weight 0 are dropped. Runs on
     the CPU (one host copy of the batch), not differentiable.
 
+    Cost: one host copy of ``scores`` (and ``valid``), a few numpy passes over the batch (no
+    torch op per problem), one ``linear_sum_assignment`` per problem with a positive weight
+    (problems without one cost nothing; a problem whose every row and column holds one is
+    passed as it is, without a copy; ``1 x 1`` problems need no solver) and one scatter of the
+    result. Against a plain loop of ``linear_sum_assignment`` over the same 18 problems
+    (``tools/benchmark_matching.py --exact``, one CPU thread): ~0.5x at ``1 x 1``, ~1.35x at
+    ``20 x 20``, ~1.1x at ``60 x 60``; ~2-2.5x (+~50 us) at ``2 x 2`` to ``10 x 10`` with empty
+    rows, where a few dozen fixed numpy calls outweigh the tiny solves.
+
     Args:
         scores: ``[B, N, M]`` pair scores; valid: optional ``[B, N, M]`` bool (``None``: all).
 
@@ -377,21 +386,64 @@ def exact_matching(scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     """
     from scipy.optimize import linear_sum_assignment
 
-    valid = _check_valid(scores, valid, "scores")
-    weight = torch.where(valid & (scores > 0), scores, torch.zeros_like(scores)).detach()
-    weight = weight.to("cpu", torch.float64).numpy()
-    row_used, col_used = weight.any(axis=2), weight.any(axis=1)  # [B, N], [B, M]
-    batch, rows_of, cols_of = [], [], []
-    for b in np.flatnonzero(row_used.any(axis=1)):
-        rows, cols = np.flatnonzero(row_used[b]), np.flatnonzero(col_used[b])
-        full = rows.size == weight.shape[1] and cols.size == weight.shape[2]
-        sub = weight[b] if full else weight[b][np.ix_(rows, cols)]
-        r, c = linear_sum_assignment(sub, maximize=True)
-        keep = sub[r, c] > 0
-        batch.append(np.full(int(keep.sum()), b))
-        rows_of.append(rows[r[keep]])
-        cols_of.append(cols[c[keep]])
-    chosen = np.zeros(weight.shape, dtype=bool)
-    if batch:
-        chosen[np.concatenate(batch), np.concatenate(rows_of), np.concatenate(cols_of)] = True
+    if scores.dim() != 3:
+        raise ValueError(f"scores must be [B, N, M], got shape {tuple(scores.shape)}")
+    if valid is not None and valid.shape != scores.shape:
+        raise ValueError(
+            f"valid must have the shape of scores {tuple(scores.shape)}, got {tuple(valid.shape)}"
+        )
+    scores = scores.detach()
+    if scores.device.type == "cpu":  # numpy: far cheaper than torch ops on small arrays
+        if scores.dtype not in (torch.float32, torch.float64):
+            scores = scores.to(torch.float64)  # exact for the floats, signs kept for the ints
+        values = scores.numpy()
+        admissible = values > 0
+        if valid is not None:
+            admissible &= valid.detach().to("cpu", torch.bool).numpy()
+        weight = np.where(admissible, values, np.float64(0.0))  # float64 (exact)
+    else:  # mask on the device: a single host copy
+        keep = scores > 0 if valid is None else valid.to(scores.device, torch.bool) & (scores > 0)
+        weight = torch.where(keep, scores, torch.zeros((), dtype=scores.dtype, device=scores.device))
+        weight = weight.to("cpu", torch.float64).numpy()
+        admissible = weight > 0
+    batch, n, m = weight.shape
+    if n == 1 and m == 1:  # the one pair is the matching iff its weight is positive
+        return torch.from_numpy(admissible).to(scores.device)
+    chosen = np.zeros((batch, n, m), dtype=bool)
+    if chosen.size == 0:
+        return torch.from_numpy(chosen).to(scores.device)
+    # Fast check (two BLAS products): every row and every column of every problem holds a
+    # positive weight (the weights are >= 0, so a positive sum proves one); then each problem
+    # is passed as it is and its assignment indexes the batch directly.
+    if (weight.reshape(batch * n, m) @ np.ones(m)).min() > 0 and (np.ones(n) @ weight).min() > 0:
+        solved = np.arange(batch)
+        sizes = np.full(batch, min(n, m))
+        pairs = [linear_sum_assignment(w, maximize=True) for w in weight]
+        rows = np.concatenate([r for r, _ in pairs])
+        cols = np.concatenate([c for _, c in pairs])
+    else:
+        row_used, col_used = admissible.any(axis=2), admissible.any(axis=1)  # [B, N], [B, M]
+        num_rows, num_cols = row_used.sum(axis=1), col_used.sum(axis=1)
+        solved = np.flatnonzero(num_rows)  # problems with a positive weight
+        if solved.size == 0:
+            return torch.from_numpy(chosen).to(scores.device)
+        # Full problems as they are, the others' used rows and columns copied out (in order);
+        # row_order lists every problem's used rows first: sub-problem row -> batch row.
+        row_order = np.argsort(~row_used, axis=1, kind="stable")  # [B, N]
+        col_order = np.argsort(~col_used, axis=1, kind="stable")  # [B, M]
+        shapes = zip(solved.tolist(), num_rows[solved].tolist(), num_cols[solved].tolist())
+        subs = (
+            weight[b] if rows_b == n and cols_b == m
+            else weight[b].compress(row_used[b], axis=0).compress(col_used[b], axis=1)
+            for b, rows_b, cols_b in shapes
+        )
+        pairs = [linear_sum_assignment(sub, maximize=True) for sub in subs]
+        sizes = np.minimum(num_rows[solved], num_cols[solved])
+        owner = np.repeat(solved, sizes)
+        rows = row_order[owner, np.concatenate([r for r, _ in pairs])]
+        cols = col_order[owner, np.concatenate([c for _, c in pairs])]
+    # One scatter for the whole batch: flat indices of every assigned pair, minus the pairs of
+    # weight 0 (an assignment may pair unused rows and columns).
+    flat = np.repeat(solved * (n * m), sizes) + rows * m + cols
+    chosen.reshape(-1)[flat[admissible.reshape(-1)[flat]]] = True
     return torch.from_numpy(chosen).to(scores.device)
