@@ -163,3 +163,25 @@ def test_min_limb_score_keeps_weak_pairs_out_of_the_association():
     assert len(kept.scores) == 3
     none = decode(heat, off, limbs, field, mask, limb_template_sigma=SIGMA, min_limb_score=1.0)
     assert len(none.scores) == 0 and int(none.instance_map.max()) == 0
+
+
+TORSO = [2, 3, 6, 7, 12, 13]  # hips, pelvis, thorax, shoulders: every limb between the fragments
+
+
+@pytest.mark.parametrize("shifts", [[(0, 0)], [(0, 0), (40, 0)]])
+def test_dspf_grouping_joins_the_fragments_of_each_person(shifts):
+    """With the torso joints unlabelled (outside the image, say), no limb links a person's head,
+    arms and legs: each is a 2-joint fragment, all dropped by ``min_joints`` 3. The DSPF still
+    links them (the person's cells point to the fragments' joints and touch on their bisectors):
+    each person comes back whole, with exactly its 10 labelled joints; two people side by side
+    (their boxes touching) stay two."""
+    kp, inst = scene(shifts)
+    kp[:, TORSO, 2] = 0
+    heat, off, limbs, field, mask = perfect_maps(kp, inst)
+    assert len(decode(heat, off, limbs, field, mask, dspf_grouping=False).scores) == 0
+    people = decode(heat, off, limbs, field, mask)
+    assert len(people.scores) == len(shifts)
+    order = people.poses[:, 0, 0].argsort()
+    present = people.poses[order, :, 2] > 0
+    assert torch.equal(present, kp[:, :, 2] > 0)
+    assert torch.allclose(people.poses[order][present][:, :2], kp[kp[:, :, 2] > 0][:, :2], atol=1.0)

@@ -11,7 +11,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..data.categories import get_schema
-from ..ops.decoding import ASSOCIATIONS, DecodingSettings, ParsedPeople, ParsingMaps, decode_maps, dense_outputs
+from ..ops.decoding import ASSOCIATIONS, PERSON_SCORES, DecodingSettings, ParsedPeople, ParsingMaps, decode_maps, dense_outputs
 from ..ops.matching import matching_loss
 from ..ops.matching_targets import MATCHING_PROBLEMS, detected_limb_problems, ground_truth_limb_problems
 from .field_head import build_field_head
@@ -90,7 +90,9 @@ class DSPFParser(nn.Module):
         limb_template_sigma: Optional[float] = None,
         limb_prune_below: Optional[float] = None,
         min_limb_score: float = 0.0,
-        score_over_all_types: bool = False,
+        person_score: str = "joints_x_limbs",
+        min_person_score: float = 0.0,
+        dspf_grouping: bool = True,
         instances_on: bool = True,
     ):
         """
@@ -105,7 +107,8 @@ class DSPFParser(nn.Module):
                 ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
             keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
-                dspf_candidates, limb_template_sigma, limb_prune_below, min_limb_score, score_over_all_types, instances_on: the
+                dspf_candidates, limb_template_sigma, limb_prune_below, min_limb_score, person_score,
+                min_person_score, dspf_grouping, instances_on: the
                 ``MODEL.DSPF.INFERENCE`` decoding settings
                 (:class:`DecodingSettings`).
         """
@@ -143,7 +146,8 @@ class DSPFParser(nn.Module):
             association=association, solver=matching_layer, min_joints=min_joints,
             duplicate_radius=duplicate_radius, dspf_candidates=dspf_candidates,
             limb_template_sigma=limb_template_sigma, limb_prune_below=limb_prune_below,
-            min_limb_score=min_limb_score, score_over_all_types=score_over_all_types,
+            min_limb_score=min_limb_score, person_score=person_score, min_person_score=min_person_score,
+            dspf_grouping=dspf_grouping,
         )
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
@@ -295,8 +299,8 @@ def preprocess_images(batched_inputs: List[Dict], pixel_mean: torch.Tensor, pixe
 def inference_kwargs(cfg) -> Dict:
     """The ``MODEL.DSPF.INFERENCE`` keys as :class:`DecodingSettings` field values."""
     inference = cfg.MODEL.DSPF.INFERENCE
-    if inference.PERSON_SCORE not in ("joints", "all_types"):
-        raise ValueError(f"MODEL.DSPF.INFERENCE.PERSON_SCORE must be 'joints' or 'all_types', got {inference.PERSON_SCORE!r}")
+    if inference.PERSON_SCORE not in PERSON_SCORES:
+        raise ValueError(f"MODEL.DSPF.INFERENCE.PERSON_SCORE must be one of {PERSON_SCORES}, got {inference.PERSON_SCORE!r}")
     if inference.LIMB_SCORE not in ("template", "mean"):
         raise ValueError(f"MODEL.DSPF.INFERENCE.LIMB_SCORE must be 'template' or 'mean', got {inference.LIMB_SCORE!r}")
     return {
@@ -310,7 +314,9 @@ def inference_kwargs(cfg) -> Dict:
                                 else None),
         "limb_prune_below": inference.LIMB_PRUNE_THRESHOLD if inference.LIMB_PRUNE_THRESHOLD > 0 else None,
         "min_limb_score": inference.MIN_LIMB_SCORE,
-        "score_over_all_types": inference.PERSON_SCORE == "all_types",
+        "person_score": inference.PERSON_SCORE,
+        "min_person_score": inference.MIN_PERSON_SCORE,
+        "dspf_grouping": inference.DSPF_GROUPING,
     }
 
 

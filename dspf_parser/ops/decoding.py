@@ -17,7 +17,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .grouping import greedy_matching, group_people
+from .dspf_grouping import merge_people_by_dspf
+from .grouping import greedy_matching, group_people, rank_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
@@ -25,12 +26,13 @@ from .pixel_assignment import assign_pixels
 from .targets import sample_grid_at_pixels
 
 __all__ = [
-    "ASSOCIATIONS", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
+    "ASSOCIATIONS", "PERSON_SCORES", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
     "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "person_pixels",
     "suppress_duplicates",
 ]
 
 ASSOCIATIONS = ("exact", "matching", "greedy_openpose", "greedy_personlab")
+PERSON_SCORES = ("joints", "all_types", "joints_x_limbs")
 
 
 @dataclass
@@ -86,8 +88,18 @@ class DecodingSettings:
             midpoint get the full limb score, the others 0 (``None``: every pair;
             :func:`score_limbs`).
         min_limb_score: pairs whose limb score is not above this cannot be associated.
-        score_over_all_types: person score = joint scores summed over all ``K`` types / ``K``
-            (missing joints count 0) instead of the mean of its joints (:func:`group_people`).
+        person_score: how people are scored and ranked (:data:`PERSON_SCORES`): ``"joints"``
+            the mean score of its joints (:func:`group_people`); ``"all_types"`` the joint scores
+            summed over all ``K`` types / ``K`` (missing joints count 0); ``"joints_x_limbs"``
+            the joint mean times the mean limb score of the limbs whose two joints it has
+            (0 for none): a chain of spurious peaks joined by faint limb evidence ranks last.
+            Eq. 17 always weighs people by their joint mean.
+        min_person_score: people scoring at or below this are dropped.
+        dspf_grouping: keep the candidates no pair placed as single-joint people and merge the
+            people that the DSPF shows to be one (:func:`merge_people_by_dspf`) before
+            ``min_joints`` applies.
+        dspf_min_boundary, dspf_max_conflict: the merge criterion of
+            :func:`merge_people_by_dspf` (touching neighbour pairs, share of conflicting cells).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -103,7 +115,11 @@ class DecodingSettings:
     limb_template_sigma: Optional[float] = None
     limb_prune_below: Optional[float] = None
     min_limb_score: float = 0.0
-    score_over_all_types: bool = False
+    person_score: str = "joints_x_limbs"
+    min_person_score: float = 0.0
+    dspf_grouping: bool = True
+    dspf_min_boundary: float = 2.0
+    dspf_max_conflict: float = 0.02
 
 
 @dataclass
@@ -112,7 +128,7 @@ class ParsedPeople:
 
     Attributes:
         poses: ``[P, K, 3]`` ``(x, y, score)`` in output pixels, all 0 for a missing joint.
-        scores: ``[P]`` person scores (mean joint score), decreasing.
+        scores: ``[P]`` person scores (:attr:`DecodingSettings.person_score`), decreasing.
         instance_map: ``[H', W']`` long, 0 background, ``p + 1`` for person ``p``.
         part_probs: ``[C, H', W']`` part probabilities.
         dspf: ``[2, H', W']`` DSPF in output pixels.
@@ -371,10 +387,10 @@ def decode_maps(
     boundary pixels of :func:`person_pixels`. Two are by design: ``"exact"`` copies the
     ``[L, N, N]`` scores to the host once (scipy runs on the CPU) and :func:`group_people`
     walks the matched edges (about people x limbs) on the host, a union of growing people in
-    limb order; ``"matching"`` adds one sync per convergence check (every ``CHECK_EVERY``
-    iterations) and one per rounding round. Their cost on a GPU is not measured here (no GPU
-    on the development machine); ``tools/benchmark.py --device cuda`` times every stage with
-    ``torch.cuda.synchronize``.
+    limb order, and :func:`merge_people_by_dspf` reads its people-pair counts to merge them (a
+    union-find over at most people^2 pairs); ``"matching"`` adds one sync per convergence check
+    (every ``CHECK_EVERY`` iterations) and one per rounding round. ``tools/benchmark.py --device
+    cuda`` times every stage with ``torch.cuda.synchronize``.
     """
     s = settings
     times: Dict[str, float] = {}
@@ -395,15 +411,30 @@ def decode_maps(
     lap("limb_scoring")
     matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
-    poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints,
-                                        s.score_over_all_types)
+    all_types = s.person_score == "all_types"
+    if not s.dspf_grouping:
+        poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints,
+                                            all_types)
+    else:
+        poses, _ = group_people(matches, limb_scores, coords, scores, valid, s.limbs, 1, keep_unmatched=True)
+        poses = merge_people_by_dspf(poses, _grid_person(maps, s.stride), maps.dspf, s.stride, s.keypoint_radius,
+                                     s.dspf_min_boundary, s.dspf_max_conflict)
+        poses, person_scores = rank_people(poses, s.min_joints, all_types)
+    rank_scores = person_scores
+    if s.person_score == "joints_x_limbs":
+        support = _limb_support(_joint_ids(poses, coords, valid), limb_scores * pair_valid, s.limbs)
+        rank_scores = person_scores * support
+        order = torch.argsort(-rank_scores, stable=True)
+        poses, person_scores, rank_scores = poses[order], person_scores[order], rank_scores[order]
+    keep = rank_scores > s.min_person_score
+    poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
     part_probs, dspf = dense_outputs(maps, s.stride, input_size, output_size)
     person = person_pixels(maps.part_probs, maps.part_stride, input_size, output_size, part_probs)
     instance_map = assign_pixels(person, dspf, poses, person_scores, stride=1)
     lap("pixel_assignment")
-    return ParsedPeople(poses, person_scores, instance_map, part_probs, dspf, times)
+    return ParsedPeople(poses, rank_scores, instance_map, part_probs, dspf, times)
 
 
 def _grid_person(maps: ParsingMaps, stride: int) -> Tensor:
@@ -417,3 +448,24 @@ def _grid_person(maps: ParsingMaps, stride: int) -> Tensor:
         hp, wp = maps.part_probs.shape[-2:]
         probs = maps.part_probs[:, rows.clamp(max=hp - 1)][:, :, cols.clamp(max=wp - 1)]
     return probs.argmax(0) > 0
+
+
+def _joint_ids(poses: Tensor, coords: Tensor, valid: Tensor) -> Tensor:
+    """``[P, K]`` index ``n`` of every joint of ``poses`` among the candidates of its type (-1:
+    missing), found by its coordinates (the poses' joints are copies of candidates)."""
+    if coords.shape[1] == 0:
+        return torch.full(poses.shape[:2], -1, dtype=torch.long, device=poses.device)
+    same = (poses[:, :, None, :2] == coords[None]).all(dim=-1) & valid[None]  # [P, K, N]
+    ids = same.to(torch.uint8).argmax(dim=2)
+    return torch.where(poses[..., 2] > 0, ids, torch.full_like(ids, -1))
+
+
+def _limb_support(joint_ids: Tensor, limb_scores: Tensor, limbs: Sequence[Tuple[int, int]]) -> Tensor:
+    """``[P]`` mean limb score (``limb_scores`` ``[L, N, N]``) over the limbs whose two joints a
+    person has (0 for a person with none)."""
+    ends = torch.as_tensor(limbs, dtype=torch.long, device=joint_ids.device).reshape(-1, 2)
+    a, b = joint_ids[:, ends[:, 0]], joint_ids[:, ends[:, 1]]  # [P, L]
+    both = (a >= 0) & (b >= 0)
+    limb = torch.arange(len(limbs), device=joint_ids.device)[None, :].expand_as(a)
+    values = limb_scores[limb, a.clamp_min(0), b.clamp_min(0)] * both
+    return values.sum(dim=1) / both.sum(dim=1).clamp_min(1)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["group_people", "greedy_matching"]
+__all__ = ["group_people", "greedy_matching", "rank_people"]
 
 
 def group_people(
@@ -25,6 +25,7 @@ def group_people(
     limbs: Sequence[Tuple[int, int]],
     min_joints: int = 3,
     score_over_all_types: bool = False,
+    keep_unmatched: bool = False,
 ) -> Tuple[Tensor, Tensor]:
     """Group matched joint candidates into people, head to foot.
 
@@ -40,8 +41,10 @@ def group_people(
     * both belong to different people: they are merged (into the one created first) if they
       use disjoint joint types, otherwise the pair is dropped and both people are kept.
 
-    People are thus created from matched pairs only (>= 2 joints each); those with fewer than
-    ``min_joints`` joints are dropped.
+    People are thus created from matched pairs only (>= 2 joints each), plus, with
+    ``keep_unmatched``, one single-joint person per valid candidate that no pair placed (e.g. a
+    wrist whose elbow is outside the image, for :func:`merge_people_by_dspf` to attach); those
+    with fewer than ``min_joints`` joints are dropped.
 
     Person score: the mean of the Hough scores of its joints,
     ``S_p = (1 / |J_p|) * sum_{j in J_p} s_j``, or with ``score_over_all_types`` the mean over
@@ -57,6 +60,7 @@ def group_people(
         limbs: ``L`` pairs ``(a, b)`` of joint types, ordered head to foot; cycles allowed.
         min_joints: minimal number of joints of a kept person.
         score_over_all_types: the person score's denominator is ``K`` instead of ``|J_p|``.
+        keep_unmatched: add the unplaced candidates as single-joint people.
 
     Returns:
         ``poses`` ``[P, K, 3]`` rows ``(x, y, score)`` per joint type, all 0 for a missing
@@ -107,17 +111,38 @@ def group_people(
                         owner[(k, idx)] = first
                 del people[second]
 
-    kept = [p for p in people.values() if sum(i >= 0 for i in p) >= min_joints]
-    if not kept:
-        return coords.new_zeros(0, num_types, 3), scores.new_zeros(0)
-    index = torch.tensor(kept, dtype=torch.long, device=coords.device)  # [P, K]
+    if keep_unmatched:
+        for k, n in valid.nonzero().tolist():
+            if (k, n) not in owner:
+                people[next_id] = [n if t == k else -1 for t in range(num_types)]
+                next_id += 1
+    if not people:
+        return rank_people(coords.new_zeros(0, num_types, 3), min_joints, score_over_all_types)
+    index = torch.tensor(list(people.values()), dtype=torch.long, device=coords.device)  # [P, K]
     present = index >= 0
     types = torch.arange(num_types, device=coords.device)[None, :]
     safe = index.clamp_min(0)
     joint_xy = coords[types, safe] * present[..., None]  # [P, K, 2]
     joint_score = scores[types, safe] * present  # [P, K]
     poses = torch.cat([joint_xy, joint_score[..., None].to(joint_xy.dtype)], dim=-1)
-    person_scores = joint_score.sum(dim=1) / (num_types if score_over_all_types else present.sum(dim=1))
+    return rank_people(poses, min_joints, score_over_all_types)
+
+
+def rank_people(poses: Tensor, min_joints: int = 3, score_over_all_types: bool = False) -> Tuple[Tensor, Tensor]:
+    """Drop people with fewer than ``min_joints`` joints and sort the rest by person score.
+
+    Args:
+        poses: ``[P, K, 3]`` ``(x, y, score)``, score 0 for a missing joint.
+        min_joints, score_over_all_types: see :func:`group_people`.
+
+    Returns:
+        ``poses`` ``[P', K, 3]`` and ``person_scores`` ``[P']``, by decreasing person score.
+    """
+    joint_score = poses[..., 2]
+    present = joint_score > 0
+    poses, joint_score, present = (t[present.sum(dim=1) >= min_joints] for t in (poses, joint_score, present))
+    denominator = poses.shape[1] if score_over_all_types else present.sum(dim=1).clamp_min(1)
+    person_scores = joint_score.sum(dim=1) / denominator
     rank = torch.argsort(-person_scores, stable=True)
     return poses[rank], person_scores[rank]
 
@@ -190,3 +215,4 @@ def greedy_matching(
             chosen[limb, row, col] = True
             masked_scores[limb, :, col] = -math.inf
     return chosen.to(scores.dtype)
+

@@ -1,0 +1,67 @@
+"""merge_people_by_dspf on hand-computed two-row grids (stride 4: cell [i, j] is (4 j + 2, 4 i + 2))."""
+import pytest
+import torch
+
+from dspf_parser.ops.dspf_grouping import merge_people_by_dspf
+
+K = 16
+
+
+def two_fragments():
+    """Person 0 has joint 0 at (10, 4), person 1 joint 5 at (30, 4), between the two rows."""
+    poses = torch.zeros(2, K, 3)
+    poses[0, 0] = torch.tensor([10.0, 4.0, 0.9])
+    poses[1, 5] = torch.tensor([30.0, 4.0, 0.8])
+    return poses
+
+
+def field_pointing(boundary_x: float):
+    """Cells x = 2, 6, ..., 38 on rows y = 2 and 6 (all person cells): those left of
+    ``boundary_x`` point to (10, 4), the others to (30, 4)."""
+    xs = torch.arange(10) * 4.0 + 2
+    target = torch.where(xs < boundary_x, torch.tensor(10.0), torch.tensor(30.0))
+    dspf = torch.zeros(2, 2, 10)
+    dspf[0] = target - xs
+    dspf[1, 0], dspf[1, 1] = 2.0, -2.0
+    return torch.ones(2, 10, dtype=torch.bool), dspf
+
+
+def test_regions_meeting_on_the_bisector_are_one_person():
+    poses = two_fragments()
+    cells, dspf = field_pointing(20.0)  # the bisector of x = 10 and x = 30
+    merged = merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0)
+    assert merged.shape == (1, K, 3)
+    assert torch.equal(merged[0, 0], poses[0, 0]) and torch.equal(merged[0, 5], poses[1, 5])
+
+
+def test_a_cell_clearly_closer_to_the_other_persons_joint_vetoes_the_merge():
+    """Boundary at x = 28: cells x = 22 and 26 point to (10, 4). Cells x = 26 are 16.1 px from
+    it and 4.5 px from (30, 4): more than tolerance 4 closer, conflicts (cells x = 22: 12.2 vs
+    8.2, within the tolerance). 2 conflicting cells of 20 labelled > 2 %: two people."""
+    poses = two_fragments()
+    cells, dspf = field_pointing(28.0)
+    assert merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0).shape == (2, K, 3)
+    # A 10 % allowance accepts them.
+    assert merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0, max_conflict=0.1).shape == (1, K, 3)
+
+
+def test_shared_joint_type_or_no_contact_keeps_people_apart():
+    poses = two_fragments()
+    cells, dspf = field_pointing(20.0)
+    same_type = poses.clone()
+    same_type[1, 0], same_type[1, 5] = same_type[1, 5], 0.0  # both people now have joint 0
+    assert merge_people_by_dspf(same_type, cells, dspf, stride=4, radius=6.0).shape == (2, K, 3)
+    gap = cells.clone()
+    gap[:, 4:6] = False  # x = 18, 22 are not person cells: the regions do not touch
+    assert merge_people_by_dspf(poses, gap, dspf, stride=4, radius=6.0).shape == (2, K, 3)
+
+
+@pytest.mark.parametrize("radius", [3.0, 6.0])
+def test_projections_far_from_every_joint_label_nothing(radius):
+    """With the field's x shifted by 5 px the projections miss the joints by 5 px: within radius 6
+    they still label (merge), within radius 3 nothing is labelled (no merge)."""
+    poses = two_fragments()
+    cells, dspf = field_pointing(20.0)
+    dspf[0] += 5.0
+    expected = 1 if radius > 5 else 2
+    assert merge_people_by_dspf(poses, cells, dspf, stride=4, radius=radius).shape[0] == expected
