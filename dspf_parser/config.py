@@ -126,12 +126,13 @@ def add_dspf_config(cfg: CN) -> None:
     # limb target the pair would draw, sigma POSE_HEAD.LIMB_SIGMA) or "mean" (its mean).
     cfg.MODEL.DSPF.INFERENCE.LIMB_SCORE = "template"
     # Only candidate pairs whose limb heatmap reads at least this at their midpoint get the full
-    # (10 x 3 samples) limb score, the others score 0: limb scoring then costs about one sample
-    # per pair instead of 30 as people grow. 0 (default) disables it: all N^2 pairs scored. Off
-    # because it changes the decoding: the pairs it drops (dark midpoint, bright ends) are weak
-    # but positive links of the association; at 0.05 (also 0.01, 0.001) the oracle on 10
-    # synthetic_humans_val images moves AP_p_vol 86.6 -> 86.0 and AP_r_vol 92.3 -> 91.7.
-    cfg.MODEL.DSPF.INFERENCE.LIMB_PRUNE_THRESHOLD = 0.0
+    # (10 x 3 samples) limb score, the others score 0 and cannot be associated: limb scoring then
+    # costs about one sample per pair instead of 30 as people grow, and pairs crossing empty
+    # ground (spurious peaks, far people) stop competing. Measured at 0.1 (0: all N^2 pairs):
+    # oracle synthetic_humans_val AP^p_50 86.4 -> 86.4, --degrade 1 65.8 -> 69.6 with 1.31 -> 0.95
+    # persons per ground-truth person; crowd split 65.6 -> 67.7; the CPU recipe's model 12.6 ->
+    # 14.7 (pose AP 29.9 -> 29.3); 0.2 lowers that model's pose AP to 26.6.
+    cfg.MODEL.DSPF.INFERENCE.LIMB_PRUNE_THRESHOLD = 0.1
     # Candidate pairs whose limb score is not above this cannot be associated (0: every pair
     # with a positive score can).
     cfg.MODEL.DSPF.INFERENCE.MIN_LIMB_SCORE = 0.0
