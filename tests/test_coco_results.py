@@ -125,6 +125,7 @@ def test_demo_writes_coco_json(tmp_path):
                       "--coco-json", str(path), "--opts", "MODEL.FPN.OUT_CHANNELS", "32",
                       "MODEL.DSPF.PART_HEAD.CONVS_DIM", "32", "MODEL.DSPF.FIELD_HEAD.CONVS_DIM", "32",
                       "MODEL.DSPF.POSE_HEAD.CONVS_DIM", "32", "MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD", "0.0",
+                      "MODEL.DSPF.INFERENCE.LIMB_PRUNE_THRESHOLD", "0.0",
                       "MODEL.DSPF.INFERENCE.MAX_CANDIDATES", "4"]) == 0
     results = json.loads(path.read_text())
     assert results, "no person found with KEYPOINT_THRESHOLD 0"

@@ -195,3 +195,12 @@ def test_pruned_scoring_is_the_dense_scoring_on_kept_pairs(template_sigma):
     assert 0 < int(kept.sum()) < int(dense_valid.sum())
     assert torch.equal(pruned[kept], dense[kept])
     assert (pruned[~kept] == 0).all()
+
+
+def test_pruning_that_keeps_no_pair_scores_zero():
+    """Every midpoint below the threshold (an empty heatmap): no pair is scored, all scores 0."""
+    coords = torch.tensor([[[10.0, 10.0], [30.0, 12.0]], [[12.0, 40.0], [28.0, 44.0]]])
+    valid = torch.ones(2, 2, dtype=torch.bool)
+    scores, pair_valid = score_limbs(torch.zeros(1, 16, 16), coords, valid, [(0, 1)], 4, template_sigma=3.0,
+                                     prune_below=0.1)
+    assert scores.shape == (1, 2, 2) and scores.abs().sum() == 0 and bool(pair_valid.all())

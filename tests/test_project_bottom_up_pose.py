@@ -58,7 +58,8 @@ def test_project_reuses_the_preprocessing_and_the_decoding_seam(monkeypatch):
     add_dspf_config(cfg)
     cfg.merge_from_file("projects/BottomUpPose/configs/bottom_up_pose_R18_tiny.yaml")
     cfg.merge_from_list(["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.DSPF.POSE_HEAD.CONVS_DIM", "32",
-                         "MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD", "0.0"])
+                         "MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD", "0.0",
+                         "MODEL.DSPF.INFERENCE.LIMB_PRUNE_THRESHOLD", "0.0"])
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     image = torch.randint(0, 255, (3, 50, 70), dtype=torch.uint8)

@@ -178,7 +178,7 @@ def _pair_scores(
     )  # [L, ..., S, 2] in input pixels
     pair_shape = points.shape[:-2]
     flat = points.reshape(points.shape[0], -1, points.shape[-2], 2)
-    samples = _sample(limb_heatmaps, flat, stride).reshape(*pair_shape, -1)
+    samples = _sample(limb_heatmaps, flat, stride).reshape(*pair_shape, points.shape[-2])
     if template_sigma is None:
         return samples.mean(dim=-1)
     template = _limb_template(start, end, points, stride, limb_heatmaps.shape[-2:], template_sigma)
