@@ -15,7 +15,7 @@ the other's joints conflict (they point to their own, farther joints), so
 :func:`merge_people_by_dspf` merges touching people only while the conflicts stay a small share
 of their cells.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ def merge_people_by_dspf(
     radius: float,
     min_boundary: float = 2.0,
     max_conflict: float = 0.05,
-    tolerance: float = None,
+    tolerance: Optional[float] = None,
 ) -> Tensor:
     """Merge the people that the DSPF shows to be one person.
 
