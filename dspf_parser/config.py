@@ -125,10 +125,14 @@ def add_dspf_config(cfg: CN) -> None:
     # How a candidate pair's limb score reads the limb heatmap: "template" (agreement with the
     # limb target the pair would draw, sigma POSE_HEAD.LIMB_SIGMA) or "mean" (its mean).
     cfg.MODEL.DSPF.INFERENCE.LIMB_SCORE = "template"
-    # Only candidate pairs whose limb heatmap reads at least this at their midpoint get the full
-    # (10 x 3 samples) limb score, the others score 0 and cannot be associated: limb scoring then
-    # costs about one sample per pair instead of 30 as people grow, and pairs crossing empty
-    # ground (spurious peaks, far people) stop competing. Measured at 0.1 (0: all N^2 pairs):
+    # Only candidate pairs whose limb heatmap reads at least this at their midpoint and at 8 of
+    # 10 points along their axis (OpenPose's criterion) get the full (10 x 3 samples) limb
+    # score, the others score 0 and cannot be associated: limb scoring then costs about one
+    # sample per pair instead of 30 as people grow, and pairs crossing empty ground (spurious
+    # peaks, far people, the gap between two people) stop competing. The axis test (added
+    # after these figures) raised the oracle's synthetic_humans_val --degrade 1 AP^p_50 69.6 ->
+    # 72.6 and the crowd split 67.7 -> 70.3 (--degrade 1: 26.1 -> 32.8). Midpoint alone,
+    # measured at 0.1 (0: all N^2 pairs):
     # oracle synthetic_humans_val AP^p_50 86.4 -> 86.4, --degrade 1 65.8 -> 69.6 with 1.31 -> 0.95
     # persons per ground-truth person; crowd split 65.6 -> 67.7; the CPU recipe's model 12.6 ->
     # 14.7 (pose AP 29.9 -> 29.3); 0.2 lowers that model's pose AP to 26.6.
@@ -144,12 +148,53 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.INFERENCE.PERSON_SCORE = "joints_x_limbs"
     # People whose score is not above this are dropped (0: none).
     cfg.MODEL.DSPF.INFERENCE.MIN_PERSON_SCORE = 0.0
+    # The rank score is also multiplied by (joints / K) ** this (K joint types): partial people
+    # (halves of a split person, a mix of two, chains of spurious peaks) rank below whole ones
+    # (0: off; 1 with "joints_x_limbs": PersonLab's all-types score times the mean limb score).
+    # Oracle, exact association, 0 -> 1: synthetic_humans_val AP^p_50 90.9 -> 91.5, pose AP 89.8 ->
+    # 90.5, --degrade 1 72.6 -> 76.5 and 58.8 -> 65.1; crowd split 72.8 -> 76.2 and 86.2 -> 89.4,
+    # --degrade 1 32.9 -> 37.0 and 50.3 -> 59.4 (2: val 91.6, --degrade 1 76.8).
+    cfg.MODEL.DSPF.INFERENCE.PERSON_COMPLETENESS_POWER = 1.0
+    # And by max(1, cells) ** this, cells = the person cells of the grid whose DSPF projects onto
+    # the person's joints (about its area): small people, whose masks are the least reliable, rank
+    # lower (0: off). Oracle, exact association, 0 -> 0.25: synthetic_humans_val AP^p_50 91.5 ->
+    # 92.0, --degrade 1 76.5 -> 78.5; crowd split 76.2 -> 80.7, --degrade 1 37.0 -> 43.8; pose AP
+    # val 90.5 -> 90.8, crowd 89.4 -> 89.0 (0.5: crowd AP^p_50 80.9, --degrade 1 46.2, pose 88.7).
+    cfg.MODEL.DSPF.INFERENCE.PERSON_SUPPORT_POWER = 0.25
     # Keep unplaced candidates as single-joint people and merge the people the DSPF shows to be
     # one person (fragments whose connecting joints are outside the image or unmatched), before
     # MIN_JOINTS applies (dspf_parser.ops.dspf_grouping).
     cfg.MODEL.DSPF.INFERENCE.DSPF_GROUPING = True
     # People with fewer joints are dropped.
     cfg.MODEL.DSPF.INFERENCE.MIN_JOINTS = 3
+    # Floor of the person scale of Eq. 17 (px of the network input): a fragment of one or two
+    # joints has no extent, and with scale 1 it kept only the pixels projecting onto its joints.
+    # Oracle (exact association), floor 1 -> 16 -> 32: synthetic_humans_val AP^p_vol 80.5 ->
+    # 81.1 -> 81.6 (AP^p_50 92.0 throughout), --degrade 1 AP^p_50 78.5 -> 79.3 -> 79.5; crowd
+    # split AP^p_vol 65.2 -> 65.3 -> 65.5, --degrade 1 AP^p_50 43.8 -> 43.9 -> 44.4.
+    cfg.MODEL.DSPF.INFERENCE.MIN_PERSON_SCALE = 32.0
+    # With DSPF_GROUPING, a person with fewer than MIN_JOINTS joints is kept anyway when at least
+    # this many person cells of the grid project (DSPF) onto its joints: someone of whom one or two
+    # joints are visible but whose body is (0: never). Its rank score is multiplied by
+    # FRAGMENT_SCORE, so it ranks below the whole people. Oracle, exact association: AP^p_50
+    # synthetic_humans_val 86.4 -> 87.3, crowd split 69.8 -> 71.3, --degrade 1 72.6 -> 72.6 and
+    # 31.7 -> 31.6 (0.935 -> 0.98 persons per ground-truth person on val; 20 cells: 1.14).
+    cfg.MODEL.DSPF.INFERENCE.FRAGMENT_MIN_CELLS = 30
+    cfg.MODEL.DSPF.INFERENCE.FRAGMENT_SCORE = 0.2
+    # The order in which matched pairs are grouped into people: "limb" (limb by limb, head to
+    # foot) or "score" (the pairs of all limbs by decreasing limb score: a doubtful pair meets the
+    # people the confident ones built). Oracle, exact association, with the fragments above:
+    # synthetic_humans_val AP^p_50 87.3 -> 88.9, pose AP 87.2 -> 89.4, --degrade 1 72.6 -> 76.1;
+    # crowd split AP^p_50 71.3 -> 71.1, pose AP 85.7 -> 86.7, but at --degrade 1 its pose AP
+    # 50.4 -> 49.2 and AP^r_vol 53.5 -> 52.9: not the default.
+    cfg.MODEL.DSPF.INFERENCE.GROUPING_ORDER = "limb"
+    # The matched pairs whose limb score reaches this are grouped first (in GROUPING_ORDER), then
+    # the others: the confident pairs build the people before a doubtful pair of an earlier limb
+    # can hand a person another's joint (0: no split). At 0.95 (an exact limb's template score is
+    # about 1; on damaged maps few pairs reach it, so the order stays head to foot there): oracle,
+    # exact association, synthetic_humans_val AP^p_50 87.3 -> 90.9, pose AP 87.2 -> 89.8, crowd
+    # split 71.2 -> 72.4 and 85.3 -> 86.2, --degrade 1 unchanged on both.
+    cfg.MODEL.DSPF.INFERENCE.GROUPING_CONFIDENT_ABOVE = 0.95
     # Set False to return only the category-level outputs (sem_seg, dspf).
     cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON = True
 

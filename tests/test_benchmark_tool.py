@@ -18,7 +18,7 @@ TINY_OPTS = [
 TIME_KEYS = [
     f"{stage}_ms" for stage in (
         "backbone_and_heads", "keypoint_detection", "limb_scoring", "matching", "grouping",
-        "pixel_assignment", "scipy_loop", "total_decoding", "total",
+        "pixel_assignment", "scipy_loop", "total_decoding", "dense_outputs", "total",
     )
 ]
 INFO_KEYS = [

@@ -65,3 +65,24 @@ def test_projections_far_from_every_joint_label_nothing(radius):
     dspf[0] += 5.0
     expected = 1 if radius > 5 else 2
     assert merge_people_by_dspf(poses, cells, dspf, stride=4, radius=radius).shape[0] == expected
+
+
+def test_merge_returns_the_support_of_the_merged_people():
+    """The labelled cells ``merge_people_by_dspf`` returns are :func:`dspf_support` of its result."""
+    from dspf_parser.ops.dspf_grouping import dspf_support
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        h, w, stride, num_people, k = 24, 32, 4, int(torch.randint(1, 9, (1,), generator=g)), 6
+        centres = torch.rand(num_people, 1, 2, generator=g, dtype=torch.float64) * torch.tensor([128.0, 96.0])
+        poses = torch.cat([centres + torch.randn(num_people, k, 2, generator=g, dtype=torch.float64) * 12,
+                           torch.ones(num_people, k, 1, dtype=torch.float64)], dim=-1)
+        poses[..., 2][torch.rand(num_people, k, generator=g) < 0.4] = 0
+        poses[poses[..., 2] == 0] = 0
+        cells = torch.rand(h, w, generator=g) > 0.3
+        dspf = torch.randn(2, h, w, generator=g, dtype=torch.float64) * 6
+        merged, support = merge_people_by_dspf(poses, cells, dspf, stride, 8.0, min_boundary=1.0,
+                                               max_conflict=0.5, return_support=True)
+        assert torch.equal(merged, merge_people_by_dspf(poses, cells, dspf, stride, 8.0, min_boundary=1.0,
+                                                        max_conflict=0.5))
+        assert support.tolist() == dspf_support(merged, cells, dspf, stride, 8.0).tolist()

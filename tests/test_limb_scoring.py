@@ -171,30 +171,38 @@ def test_template_reads_like_the_heatmap_on_coarse_grids(stride):
 
 @pytest.mark.parametrize("template_sigma", [None, 6.0])
 def test_pruned_scoring_is_the_dense_scoring_on_kept_pairs(template_sigma):
-    """Pruning scores the pairs whose midpoint reads >= the threshold exactly as the dense
-    computation does (bit for bit), and only those; threshold 0 keeps every valid pair."""
+    """Pruning scores exactly as the dense computation does (bit for bit) the pairs whose
+    midpoint reads >= the threshold and whose axis reads >= it at 8 of its 10 points
+    ``t = (i + 1/2) / 10``, and only those; threshold 0 keeps every valid pair."""
     gen = torch.Generator().manual_seed(3)
     limbs = [(0, 1), (1, 2), (2, 3), (0, 3)]
-    heat = torch.rand(4, 20, 24, generator=gen) ** 3
+    heat = torch.rand(4, 20, 24, generator=gen) ** 0.5
     coords = torch.rand(4, 9, 2, generator=gen) * torch.tensor([96.0, 80.0])
     valid = torch.rand(4, 9, generator=gen) > 0.25
     dense, dense_valid = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma)
     everything, _ = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma, prune_below=0.0)
     assert torch.equal(everything, dense)
-    threshold = 0.2
+    threshold = 0.3
     pruned, pruned_valid = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma,
                                        prune_below=threshold)
     assert torch.equal(pruned_valid, dense_valid)
-    # Independent midpoint reading: the bilinear loop reference of this file.
+    # Independent readings: the bilinear loop reference of this file.
     kept = torch.zeros_like(dense_valid)
+    clear = torch.ones_like(dense_valid)  # no reading within rounding of the threshold
     for l, (a, b) in enumerate(limbs):
         for n in range(9):
             for m in range(9):
-                mid = (coords[a, n] + coords[b, m]) / 2
-                kept[l, n, m] = bool(dense_valid[l, n, m]) and _bilinear_zero(heat[l], *mid.tolist(), 4) >= threshold - 1e-6
-    assert 0 < int(kept.sum()) < int(dense_valid.sum())
-    assert torch.equal(pruned[kept], dense[kept])
-    assert (pruned[~kept] == 0).all()
+                if not dense_valid[l, n, m]:
+                    continue
+                start, end = coords[a, n], coords[b, m]
+                readings = [_bilinear_zero(heat[l], *((start + end) / 2).tolist(), 4)]
+                readings += [_bilinear_zero(heat[l], *(start + (i + 0.5) / 10 * (end - start)).tolist(), 4)
+                             for i in range(10)]
+                clear[l, n, m] = all(abs(r - threshold) > 1e-5 for r in readings)
+                kept[l, n, m] = readings[0] >= threshold and sum(r >= threshold for r in readings[1:]) >= 8
+    assert 0 < int(kept.sum()) < int(dense_valid.sum()) and int(clear.sum()) > 0.9 * int(dense_valid.sum())
+    assert torch.equal(pruned[kept & clear], dense[kept & clear])
+    assert (pruned[~kept & clear] == 0).all()
 
 
 def test_pruning_that_keeps_no_pair_scores_zero():

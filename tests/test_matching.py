@@ -483,6 +483,9 @@ def exact_problems(batch: int, n: int, m: int, kind: str, seed: int) -> Tuple[Te
     if kind == "full":
         scores = torch.rand(batch, n, m, generator=gen, dtype=torch.float64) + 0.1
         return scores, torch.ones(batch, n, m, dtype=torch.bool)
+    if kind == "sparse":  # pruned limb scores: a few positive pairs, mostly disjoint problems
+        scores = torch.rand(batch, n, m, generator=gen, dtype=torch.float64)
+        return scores, torch.rand(batch, n, m, generator=gen) < 0.4 / max(n, m)
     scores, _ = random_problems(batch, n, m, kind, seed)
     valid = torch.rand(batch, n, m, generator=gen) >= 0.3
     if batch >= 4:
@@ -508,6 +511,7 @@ def exact_problems(batch: int, n: int, m: int, kind: str, seed: int) -> Tuple[Te
         (18, 9, 4, "full", 9),
         (1, 3, 3, "full", 10),
         (3, 1, 1, "full", 11),
+        (60, 12, 12, "sparse", 12),  # disjoint problems (no solver) mixed with the others
     ],
 )
 def test_exact_matching_equals_the_plain_reference(
@@ -521,7 +525,11 @@ def test_exact_matching_equals_the_plain_reference(
         assert torch.equal(chosen, reference_exact_matching(scores.to(dtype), valid))
     assert torch.equal(exact_matching(scores, valid), expected)
     assert not (expected.sum(2) > 1).any() and not (expected.sum(1) > 1).any()
-    if kind in ("uniform", "normal", "negative", "full"):
+    if kind == "sparse":
+        weights = torch.where(valid, scores, torch.zeros(()))
+        disjoint = ((weights > 0).sum(2).amax(1) <= 1) & ((weights > 0).sum(1).amax(1) <= 1)
+        assert 5 < int(disjoint.sum()) < scores.shape[0] - 5
+    if kind in ("uniform", "normal", "negative", "full", "sparse"):
         # Continuous scores: the optimum is unique, so a plain scipy loop on the whole padded
         # matrices (the benchmark's scipy_loop) gives the same pairs of positive weight.
         weights = torch.where(valid, scores.clamp_min(0), torch.zeros(())).numpy()

@@ -1,9 +1,10 @@
 """Tests of DSPF pixel-to-person assignment, Eq. 17 (dspf_parser.ops.pixel_assignment)."""
 import math
 
+import pytest
 import torch
 
-from dspf_parser.ops.pixel_assignment import assign_pixels, person_scales
+from dspf_parser.ops.pixel_assignment import assign_pixels, assign_projections, person_scales
 
 
 def _reference_assign(mask, dspf, poses, person_scores, stride):
@@ -83,6 +84,38 @@ def test_tile_pruning_is_exact_in_a_crowd():
     got = assign_pixels(mask, dspf, poses, scores, stride, tile=8, budget=1 << 15)
     assert torch.equal(got, expected)
     assert not ((got == 8) | (got == 12)).any() and len(got.unique()) > 30
+
+
+@pytest.mark.parametrize("tiles", ["squares", "random", "one"])
+def test_assign_projections_is_exact_for_any_tiling(tiles):
+    """``assign_projections`` on projected points: equal to the dense cost for every pixel
+    whatever the tiling (compact squares prune well, random groups and one tile barely)."""
+    g = torch.Generator().manual_seed(5)
+    h, w, stride, num_people, k = 40, 56, 4, 25, 16
+    centres = torch.rand(num_people, 1, 2, generator=g, dtype=torch.float64) * torch.tensor([224.0, 160.0])
+    poses = torch.cat([centres + torch.randn(num_people, k, 2, generator=g, dtype=torch.float64) * 15,
+                       torch.rand(num_people, k, 1, generator=g, dtype=torch.float64) * 0.9 + 0.1], dim=-1)
+    poses[..., 2][torch.rand(num_people, k, generator=g) < 0.3] = 0
+    poses[poses[..., 2] == 0] = 0
+    poses[3] = 0
+    scores = torch.rand(num_people, generator=g, dtype=torch.float64) + 0.05
+    scores[4] = 0.0
+    mask = torch.rand(h, w, generator=g) > 0.3
+    dspf = torch.randn(2, h, w, generator=g, dtype=torch.float64) * 10
+    expected = _dense_assign(mask, dspf, poses, scores, stride).reshape(-1)
+    pixels = mask.reshape(-1).nonzero().squeeze(1)
+    rows, cols = pixels // w, pixels % w
+    targets = torch.stack([cols * stride + stride // 2 + dspf[0].reshape(-1)[pixels],
+                           rows * stride + stride // 2 + dspf[1].reshape(-1)[pixels]], dim=1)
+    if tiles == "squares":
+        tile_of, num_tiles = (rows // 4) * 14 + cols // 4, 10 * 14
+    elif tiles == "random":
+        tile_of, num_tiles = torch.randint(0, 37, (pixels.numel(),), generator=g), 37
+    else:
+        tile_of, num_tiles = torch.zeros_like(pixels), 1
+    got = assign_projections(targets, tile_of, num_tiles, poses, scores, budget=97)
+    assert torch.equal(got, expected[pixels])
+    assert not ((got == 4) | (got == 5)).any() and len(got.unique()) > 15
 
 
 def test_dspf_overrides_geometric_proximity():

@@ -347,13 +347,13 @@ def test_decoding_hundreds_of_candidates_keeps_problem_sizes_and_memory_bounded(
             torch.rand(L, h, w, generator=g), torch.randn(2, h, w, generator=g) * 10,
             torch.ones(h, w, dtype=torch.bool))
     solver_shapes, budgets = [], []
-    real_assign = decoding.assign_pixels
+    real_assign = decoding.assign_projections
 
     def assign(*args, **kwargs):
         budgets.append(kwargs.get("budget"))
         return real_assign(*args, **kwargs)
 
-    monkeypatch.setattr(decoding, "assign_pixels", assign)
+    monkeypatch.setattr(decoding, "assign_projections", assign)
 
     def solver(scores, valid):
         solver_shapes.append(tuple(scores.shape))

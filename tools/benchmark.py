@@ -28,9 +28,14 @@ What is measured
     ``model.backbone`` and the three heads on a synthetic image holding the requested number of
     people (the network cost does not depend on the content);
   - the decoding stages ``keypoint_detection``, ``limb_scoring``, ``matching``, ``grouping``,
-    ``pixel_assignment`` (``ParsedPeople.stage_seconds`` of ``decode_maps``), and
-    ``total_decoding`` (``maps_of_batch`` + ``decode_maps``, map slicing/sigmoid included);
-  - ``total``: ``backbone_and_heads + total_decoding`` of the same run.
+    ``pixel_assignment`` (``ParsedPeople.stage_seconds`` of ``decode_maps``: maps -> people,
+    their instance map and the part label of every output pixel), and ``total_decoding``
+    (``maps_of_batch`` + ``decode_maps``, map slicing/softmax/sigmoid included);
+  - ``dense_outputs``: the part probabilities ``[C, H', W']`` and the DSPF at every output
+    pixel (``dense_outputs``), i.e. the ``sem_seg`` and ``dspf`` fields of the model's
+    results, which any semantic segmentor returns; timed apart from the decoding, which does
+    not need them;
+  - ``total``: ``backbone_and_heads + total_decoding + dense_outputs`` of the same run.
 
   The decoding does NOT run on the network's outputs (random weights unless
   ``MODEL.WEIGHTS`` is set: no people) but on PERFECT maps rendered from the image's ground
@@ -85,12 +90,12 @@ from dspf_parser.data.synthetic import SyntheticSample, render_people, sample_pe
 from dspf_parser.modeling.pose_head import PoseMaps  # noqa: E402
 from dspf_parser.modeling.meta_arch import maps_of_batch  # noqa: E402
 from dspf_parser.data.dataset_mapper import read_image_checked  # noqa: E402
-from dspf_parser.ops.decoding import decode_maps, find_candidates  # noqa: E402
+from dspf_parser.ops.decoding import decode_maps, dense_outputs, find_candidates  # noqa: E402
 from dspf_parser.ops.limb_scoring import score_limbs  # noqa: E402
 from dspf_parser.ops.targets import dspf_targets, grid_coordinates, keypoint_targets, limb_targets  # noqa: E402
 
 DECODING_STAGES = ("keypoint_detection", "limb_scoring", "matching", "grouping", "pixel_assignment")
-STAGES = ("backbone_and_heads",) + DECODING_STAGES + ("scipy_loop", "total_decoding", "total")
+STAGES = ("backbone_and_heads",) + DECODING_STAGES + ("scipy_loop", "total_decoding", "dense_outputs", "total")
 # Extent of a rendered person (pixels of any pose within the joint limits), in units of its
 # height, relative to the pelvis: x in [-0.52, 0.46], y in [-0.54, 0.59] (measured on 150
 # random people); the layout below leaves a margin around it.
@@ -284,8 +289,9 @@ def scipy_loop(limb_scores: torch.Tensor, pair_valid: torch.Tensor) -> List[Tupl
 def time_decoding(model: nn.Module, maps, input_size: Tuple[int, int],
                   timer: Callable[[], float]) -> Tuple[Dict[str, float], int]:
     """Seconds of each decoding stage and of the whole decoding (the model's own
-    ``maps_of_batch`` + ``decode_maps`` seam, output at the input size), and of the
-    ``scipy_loop`` on the association problems of the same maps; people decoded."""
+    ``maps_of_batch`` + ``decode_maps`` seam, output at the input size), of the model's
+    ``dense_outputs`` and of the ``scipy_loop`` on the association problems of the same maps;
+    people decoded."""
     part_logits, field, pose = maps
     settings = model.decoding
     with torch.no_grad():
@@ -293,6 +299,9 @@ def time_decoding(model: nn.Module, maps, input_size: Tuple[int, int],
         parsing = maps_of_batch(part_logits, field, pose, [input_size], model.output_stride)[0]
         people = decode_maps(parsing, input_size, input_size, settings, timer=timer)
         total = timer() - start
+        start = timer()
+        dense_outputs(parsing, model.output_stride, input_size, input_size)
+        dense = timer() - start
         coords, _, valid = find_candidates(parsing, settings)
         limb_scores, pair_valid = score_limbs(parsing.limb_heatmaps, coords, valid, settings.limbs,
                                               settings.stride, template_sigma=settings.limb_template_sigma,
@@ -301,7 +310,7 @@ def time_decoding(model: nn.Module, maps, input_size: Tuple[int, int],
         scipy_loop(limb_scores, pair_valid)
         reference = timer() - start
     seconds = {stage: people.stage_seconds[stage] for stage in DECODING_STAGES}
-    seconds.update(total_decoding=total, scipy_loop=reference)
+    seconds.update(total_decoding=total, dense_outputs=dense, scipy_loop=reference)
     return seconds, int(people.scores.shape[0])
 
 
@@ -318,7 +327,8 @@ def time_runs(model: nn.Module, image: torch.Tensor, maps: Optional[Tuple], inpu
         network, outputs = time_network(model, image, timer)
         seconds, decoded = time_decoding(model, maps if maps is not None else outputs, input_size, timer)
         if run >= warmup:
-            seconds.update(backbone_and_heads=network, total=network + seconds["total_decoding"])
+            seconds.update(backbone_and_heads=network,
+                           total=network + seconds["total_decoding"] + seconds["dense_outputs"])
             for stage in STAGES:
                 runs[stage].append(seconds[stage])
         if progress is not None:

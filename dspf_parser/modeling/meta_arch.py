@@ -81,19 +81,9 @@ class DSPFParser(nn.Module):
         match_radius: Optional[float] = None,
         part_loss_weight: float = 1.0,
         field_loss_weight: float = 1.0,
-        keypoint_threshold: float = 0.3,
-        max_candidates: int = 100,
         association: str = "exact",
-        min_joints: int = 3,
-        duplicate_radius: float = 6.0,
-        dspf_candidates: bool = True,
-        limb_template_sigma: Optional[float] = None,
-        limb_prune_below: Optional[float] = None,
-        min_limb_score: float = 0.0,
-        person_score: str = "joints_x_limbs",
-        min_person_score: float = 0.0,
-        dspf_grouping: bool = True,
         instances_on: bool = True,
+        **decoding,
     ):
         """
         Args:
@@ -106,11 +96,11 @@ class DSPFParser(nn.Module):
             part_loss_weight, field_loss_weight: ``PART_HEAD.LOSS_WEIGHT`` and
                 ``FIELD_HEAD.LOSS_WEIGHT``, the factors of the part and DSPF losses.
             limbs, keypoint_radius: the skeleton's limbs and the keypoint disk radius (px).
-            keypoint_threshold, max_candidates, association, min_joints, duplicate_radius,
-                dspf_candidates, limb_template_sigma, limb_prune_below, min_limb_score, person_score,
-                min_person_score, dspf_grouping, instances_on: the
-                ``MODEL.DSPF.INFERENCE`` decoding settings
-                (:class:`DecodingSettings`).
+            association, **decoding: the ``MODEL.DSPF.INFERENCE`` decoding settings, any
+                field of :class:`DecodingSettings` but ``limbs``, ``stride``,
+                ``keypoint_radius`` and ``solver`` (the model's own; :func:`inference_kwargs`).
+            instances_on: decode people (``INFERENCE.INSTANCES_ON``), else only ``sem_seg``
+                and ``dspf``.
         """
         super().__init__()
         if association not in ASSOCIATIONS:
@@ -140,15 +130,8 @@ class DSPFParser(nn.Module):
             raise ValueError(f"the heads must share one output stride, got {sorted(strides)}")
         self.output_stride = strides.pop()
         #: The decoding settings of :func:`decode_maps` (``MODEL.DSPF.INFERENCE``).
-        self.decoding = DecodingSettings(
-            limbs=self.limbs, stride=self.output_stride, keypoint_radius=keypoint_radius,
-            keypoint_threshold=keypoint_threshold, max_candidates=max_candidates,
-            association=association, solver=matching_layer, min_joints=min_joints,
-            duplicate_radius=duplicate_radius, dspf_candidates=dspf_candidates,
-            limb_template_sigma=limb_template_sigma, limb_prune_below=limb_prune_below,
-            min_limb_score=min_limb_score, person_score=person_score, min_person_score=min_person_score,
-            dspf_grouping=dspf_grouping,
-        )
+        self.decoding = DecodingSettings(limbs=self.limbs, stride=self.output_stride, keypoint_radius=keypoint_radius,
+                                         association=association, solver=matching_layer, **decoding)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
 
@@ -267,13 +250,10 @@ class DSPFParser(nn.Module):
         results = []
         for m, (h, w), x in zip(maps, input_sizes, batched_inputs):
             out_size = (x.get("height", h), x.get("width", w))
+            probs, dspf = dense_outputs(m, self.output_stride, (h, w), out_size)
+            results.append({"sem_seg": probs, "dspf": dspf})
             if self.instances_on:
-                people = decode_maps(m, (h, w), out_size, self.decoding)
-                results.append({"sem_seg": people.part_probs, "dspf": people.dspf,
-                                "instances": people_to_instances(people)})
-            else:
-                probs, dspf = dense_outputs(m, self.output_stride, (h, w), out_size)
-                results.append({"sem_seg": probs, "dspf": dspf})
+                results[-1]["instances"] = people_to_instances(decode_maps(m, (h, w), out_size, self.decoding))
         return results
 
 
@@ -317,6 +297,13 @@ def inference_kwargs(cfg) -> Dict:
         "person_score": inference.PERSON_SCORE,
         "min_person_score": inference.MIN_PERSON_SCORE,
         "dspf_grouping": inference.DSPF_GROUPING,
+        "grouping_order": inference.GROUPING_ORDER,
+        "grouping_confident_above": inference.GROUPING_CONFIDENT_ABOVE,
+        "completeness_power": inference.PERSON_COMPLETENESS_POWER,
+        "support_power": inference.PERSON_SUPPORT_POWER,
+        "fragment_min_cells": inference.FRAGMENT_MIN_CELLS,
+        "fragment_score": inference.FRAGMENT_SCORE,
+        "min_person_scale": inference.MIN_PERSON_SCALE,
     }
 
 
@@ -400,7 +387,7 @@ def people_to_instances(people: ParsedPeople) -> Instances:
         boxes = torch.stack([torch.where(empty, jx0, x0), torch.where(empty, jy0, y0),
                              torch.where(empty, jx1, x1), torch.where(empty, jy1, y1)], dim=1)
         boxes = torch.where(torch.isfinite(boxes), boxes, torch.zeros_like(boxes))
-    part_map = people.part_probs.argmax(0)
+    part_map = people.part_labels
     instances = Instances((out_h, out_w))
     instances.pred_keypoints = keypoints
     instances.scores = people.scores

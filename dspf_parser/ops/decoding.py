@@ -11,23 +11,24 @@ pixel assignment (Eq. 17) on every pixel of the output image.
 Every stage is batched over joint types, limbs and pixels.
 """
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from .dspf_grouping import merge_people_by_dspf
+from .dspf_grouping import dspf_support, merge_people_by_dspf
 from .grouping import greedy_matching, group_people, rank_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
-from .pixel_assignment import assign_pixels
-from .targets import sample_grid_at_pixels
+from .pixel_assignment import assign_projections
+from .targets import grid_footprint, sample_grid_at_pixels
 
 __all__ = [
     "ASSOCIATIONS", "PERSON_SCORES", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
-    "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "person_pixels",
+    "class_argmax", "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "part_labels", "sample_at_pixels",
     "suppress_duplicates",
 ]
 
@@ -100,6 +101,29 @@ class DecodingSettings:
             ``min_joints`` applies.
         dspf_min_boundary, dspf_max_conflict: the merge criterion of
             :func:`merge_people_by_dspf` (touching neighbour pairs, share of conflicting cells).
+        grouping_order: the order in which :func:`group_people` takes the matched pairs:
+            ``"limb"`` (head to foot) or ``"score"`` (all limbs by decreasing limb score).
+        fragment_min_cells: with ``dspf_grouping``, a person left with fewer than ``min_joints``
+            joints after the DSPF merge is kept anyway when at least this many person cells of
+            the grid project (DSPF) within ``keypoint_radius`` of its joints, their nearest
+            decoded joint (:func:`dspf_support`): a person of whom only one or two joints are
+            visible but whose body is (0: no such fragment is kept).
+        fragment_score: the rank score of such a fragment is multiplied by this (and, without a
+            limb, is its joint mean times this), so that it ranks below the whole people.
+        grouping_confident_above: :func:`group_people` takes the matched pairs scoring at least
+            this first, then the others (0: no such split).
+        completeness_power: the rank score is multiplied by ``(joints / K) ** completeness_power``
+            (``K`` joint types): partial people (halves of a split person, a mix of two, chains
+            of spurious peaks) rank below whole ones. At 1 with ``"joints_x_limbs"`` the rank is
+            the ``"all_types"`` score (PersonLab's) times the mean limb score. Eq. 17 still
+            weighs people by their joint mean.
+        support_power: the rank score is also multiplied by ``max(1, cells) ** support_power``,
+            ``cells`` the person cells that the DSPF gives to the person (:func:`dspf_support`
+            among the people of the DSPF merge, before ``min_joints`` and ``fragment_min_cells``
+            drop any; about its area in cells): small people, whose masks are the least
+            reliable, and people few cells point to rank lower.
+        min_person_scale: floor (input px) of the person scale of Eq. 17
+            (:func:`~dspf_parser.ops.pixel_assignment.person_scales`).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -120,6 +144,13 @@ class DecodingSettings:
     dspf_grouping: bool = True
     dspf_min_boundary: float = 2.0
     dspf_max_conflict: float = 0.02
+    grouping_order: str = "limb"
+    fragment_min_cells: int = 0
+    fragment_score: float = 0.2
+    grouping_confident_above: float = 0.0
+    completeness_power: float = 0.0
+    support_power: float = 0.0
+    min_person_scale: float = 1.0
 
 
 @dataclass
@@ -130,16 +161,15 @@ class ParsedPeople:
         poses: ``[P, K, 3]`` ``(x, y, score)`` in output pixels, all 0 for a missing joint.
         scores: ``[P]`` person scores (:attr:`DecodingSettings.person_score`), decreasing.
         instance_map: ``[H', W']`` long, 0 background, ``p + 1`` for person ``p``.
-        part_probs: ``[C, H', W']`` part probabilities.
-        dspf: ``[2, H', W']`` DSPF in output pixels.
+        part_labels: ``[H', W']`` long part label of every pixel (:func:`part_labels`; the
+            part probabilities and DSPF at every output pixel are :func:`dense_outputs`).
         stage_seconds: wall time of each stage (filled only when ``timer`` is given).
     """
 
     poses: Tensor
     scores: Tensor
     instance_map: Tensor
-    part_probs: Tensor
-    dspf: Tensor
+    part_labels: Tensor
     stage_seconds: Dict[str, float]
 
 
@@ -219,8 +249,11 @@ def _merge_candidates(
     decreasing score, padded to the longest row."""
     if extra_coords.shape[1] == 0:
         return coords, scores, valid
-    near = torch.cdist(extra_coords, coords) < radius  # [K, M, N]
-    new = (extra_scores > 0) & ~(near & valid[:, None, :]).any(dim=2)
+    kind, point = (extra_scores > 0).nonzero(as_tuple=True)  # the (type, point) candidates, [E]
+    distance = (extra_coords[kind, point][:, None, :] - coords[kind]).norm(dim=-1)  # [E, N]
+    far = ~((distance < radius) & valid[kind]).any(dim=1)
+    new = torch.zeros(extra_scores.shape, dtype=torch.bool, device=extra_scores.device)
+    new[kind[far], point[far]] = True
     all_coords = torch.cat([coords, extra_coords], dim=1)
     all_valid = torch.cat([valid, new], dim=1)
     all_scores = torch.where(all_valid, torch.cat([scores, extra_scores], dim=1), torch.zeros(()))
@@ -273,55 +306,123 @@ def dense_outputs(
     return part_probs, dspf * scale.view(2, 1, 1)
 
 
-def _window_cells(n_out: int, n_in: int, n_grid: int, stride: int, device: torch.device) -> Tensor:
-    """``[3, n_out]`` grid indices covering the bilinear footprint of every output pixel along
-    one axis, for the sampling of :func:`sample_grid_at_pixels` (clamped at the border): the cells
-    ``floor(u - e) .. floor(u + e) + 1`` around the pixel's grid position ``u`` (``e = 1e-3``
-    absorbs the rounding of ``grid_sample``'s own position), as first, middle, last (repeated
-    when the footprint spans two cells)."""
-    pos = (torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5
-    cell = (pos - stride // 2) / stride
-    low = torch.floor(cell - 1e-3).long().clamp(0, n_grid - 1)
-    high = (torch.floor(cell + 1e-3).long() + 1).clamp(0, n_grid - 1)
-    return torch.stack([low, torch.minimum(low + 1, high), high])
+def _bilinear(values: Tensor, fx: Tensor, fy: Tensor) -> Tensor:
+    """Bilinear value from the corner values ``[..., 4, N]`` (order ``(y0, x0), (y0, x1), (y1, x0),
+    (y1, x1)``) and the fractions ``fx``, ``fy`` ``[N]``: non-decreasing in every corner value,
+    also in floating point (non-negative weights, rounding is monotone)."""
+    top = values[..., 0, :] * (1 - fx) + values[..., 1, :] * fx
+    bottom = values[..., 2, :] * (1 - fx) + values[..., 3, :] * fx
+    return top * (1 - fy) + bottom * fy
 
 
-def person_pixels(
-    part_grid: Tensor, part_stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int],
-    part_probs: Tensor, margin: float = 1e-4,
-) -> Tensor:
-    """``part_probs.argmax(0) > 0`` (the person pixels of the output image), computing the argmax
-    over the ``C`` classes only where it is not decided by the grid.
+def _pixel_footprints(pixels: Tensor, grid_size: Tuple[int, int], stride: int, input_size: Tuple[int, int],
+                      output_size: Tuple[int, int], dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
+    """Flat grid cells ``[4, N]`` (order of :func:`_bilinear`) and fractions ``fx``, ``fy`` ``[N]``
+    of the output pixels ``pixels`` (flat indices ``[N]`` of the ``H' x W'`` image) on the
+    stride-``s`` grid ``grid_size = (h, w)`` (:func:`grid_footprint`)."""
+    (h, w), (out_h, out_w) = grid_size, output_size
+    x0, x1, fx = grid_footprint(out_w, input_size[1], w, stride, pixels.device, dtype)
+    y0, y1, fy = grid_footprint(out_h, input_size[0], h, stride, pixels.device, dtype)
+    rows, cols = pixels // out_w, pixels % out_w
+    r0, r1, c0, c1 = y0[rows] * w, y1[rows] * w, x0[cols], x1[cols]
+    return torch.stack([r0 + c0, r0 + c1, r1 + c0, r1 + c1]), fx[cols], fy[rows]
 
-    ``part_probs`` ``[C, H', W']`` is the bilinear (convex) interpolation of ``part_grid``
-    ``[C, hp, wp]`` (:func:`sample_grid_at_pixels`). Where every grid cell of a pixel's bilinear
-    footprint has the same top class ``c`` with a lead over every other class of more than
-    ``margin``, the interpolated ``c`` leads every other class by more than ``margin`` too (a
-    convex combination of the leads), far above float rounding: the pixel's label is ``c``.
-    Only the other pixels (part boundaries) read the ``C`` values of ``part_probs``.
+
+def class_argmax(probs: Tensor) -> Tensor:
+    """``probs.argmax(0)`` of ``[C, h, w]`` (ties to the lower class), computed as the largest
+    ``C - c`` over the classes ``c`` reaching the maximum: two vectorised reductions instead of
+    CPU ``argmax``'s strided one (about 6x faster for 59 classes on a 128 x 128 grid). A cell
+    with a NaN probability (no class reaches the maximum) gets class 0 (background)."""
+    num_classes = probs.shape[0]
+    rank = torch.arange(num_classes, 0, -1, device=probs.device,
+                        dtype=torch.uint8 if num_classes < 256 else torch.int32).view(-1, 1, 1)
+    first = num_classes - ((probs == probs.amax(dim=0)) * rank).amax(dim=0).long()
+    return first.remainder(num_classes)  # NaN cells: num_classes -> 0
+
+
+def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int],
+                grid_labels: Optional[Tensor] = None) -> Tensor:
+    """Part label of every pixel of the output image: the argmax over the ``C`` classes of the
+    bilinear interpolation of ``part_grid`` ``[C, hp, wp]`` (the reading of
+    :func:`grid_footprint`; ties to the lower class), without interpolating all ``C`` classes
+    at every pixel.
+
+    * Where the four grid cells of a pixel's bilinear footprint share their argmax ``c``, the
+      pixel's label is ``c`` (every other class reads at most ``c``'s value at each cell, so at
+      most ``c``'s interpolated value; a class tied at every cell has a higher index).
+    * Elsewhere (part boundaries) the four cells' argmaxes are interpolated; every other class
+      reads at most the cell's second-best value, so when the best of them beats the
+      interpolation of the second-best values, it is the label; otherwise (near ties) all ``C``
+      classes are interpolated for that pixel.
+
+    The result equals ``sample_grid_at_pixels(part_grid, ...).argmax(0)`` (which interpolates
+    with ``grid_sample``) except where that map's two best classes are within float rounding.
+
+    Args:
+        part_grid: ``[C, hp, wp]`` part probabilities on the stride-``part_stride`` grid.
+        part_stride, input_size, output_size: grid stride, ``(H, W)`` input and ``(H', W')`` output.
+        grid_labels: ``part_grid.argmax(0)`` if already computed.
 
     Returns:
-        ``[H', W']`` bool.
+        ``[H', W']`` long labels.
     """
-    num_classes, out_h, out_w = part_probs.shape
-    if num_classes < 2 or out_h == 0 or out_w == 0:
-        return part_probs.new_zeros(out_h, out_w, dtype=torch.bool)
-    hp, wp = part_grid.shape[-2:]
-    top, index = part_grid.topk(2, dim=0)
-    label = torch.where(top[0] - top[1] > margin, index[0], torch.full_like(index[0], -1)).int()  # [hp, wp]
-    cols = _window_cells(out_w, input_size[1], wp, part_stride, label.device)  # [3, W']
-    rows = _window_cells(out_h, input_size[0], hp, part_stride, label.device)  # [3, H']
-    across = [label[:, c] for c in cols]  # 3 x [hp, W']
-    low = torch.minimum(torch.minimum(across[0], across[1]), across[2])
-    high = torch.maximum(torch.maximum(across[0], across[1]), across[2])
-    low = torch.minimum(torch.minimum(low[rows[0]], low[rows[1]]), low[rows[2]])  # [H', W']
-    high = torch.maximum(torch.maximum(high[rows[0]], high[rows[1]]), high[rows[2]])
-    decided = (low == high) & (low >= 0)
-    person = decided & (low > 0)
-    band = (~decided).reshape(-1).nonzero().squeeze(1)
-    flat = person.reshape(-1)
-    flat[band] = part_probs.reshape(num_classes, -1)[:, band].argmax(0) > 0
-    return person
+    num_classes, hp, wp = part_grid.shape
+    out_h, out_w = output_size
+    if num_classes == 0 or out_h == 0 or out_w == 0:
+        return torch.zeros(out_h, out_w, dtype=torch.long, device=part_grid.device)
+    dtype = part_grid.dtype if part_grid.is_floating_point() else torch.float32
+    label = class_argmax(part_grid) if grid_labels is None else grid_labels  # [hp, wp]
+    x0, x1, fx = grid_footprint(out_w, input_size[1], wp, part_stride, part_grid.device, dtype)
+    y0, y1, fy = grid_footprint(out_h, input_size[0], hp, part_stride, part_grid.device, dtype)
+    # Quads: the 4 cells (i, j), (i, j + 1), (i + 1, j), (i + 1, j + 1) (clamped) of every cell
+    # as top-left corner; a pixel reads the quad of (y0, x0). Decided quads share one label.
+    small = label.to(torch.int16 if num_classes > 255 else torch.uint8)
+    right = torch.arange(wp, device=label.device).add(1).clamp(max=wp - 1)
+    below = torch.arange(hp, device=label.device).add(1).clamp(max=hp - 1)
+    low = torch.minimum(small, small[:, right])
+    high = torch.maximum(small, small[:, right])
+    low, high = torch.minimum(low, low[below]), torch.maximum(high, high[below])  # [hp, wp]
+    quad_label = torch.where(low == high, low.long(), torch.full_like(label, -1))
+    labels = quad_label[y0][:, x0].reshape(-1)  # [H' W'], -1 in the band
+    band = (labels < 0).nonzero().squeeze(1)
+    if band.numel() == 0:
+        return labels.view(out_h, out_w)
+    rows, cols = band // out_w, band % out_w
+    quad = y0[rows] * wp + x0[cols]  # [Nb]
+    # Per band quad: its corner cells, their argmaxes (the candidates) and every candidate's
+    # values at the corners, and the corners' second-best values.
+    needed = torch.zeros(hp * wp, dtype=torch.bool, device=label.device)
+    needed[quad] = True
+    quads = needed.nonzero().squeeze(1)  # [Q]
+    row_of = torch.empty(hp * wp, dtype=torch.long, device=label.device)
+    row_of[quads] = torch.arange(quads.numel(), device=label.device)
+    qi, qj = quads // wp, quads % wp
+    corners = torch.stack([qi * wp + qj, qi * wp + right[qj], below[qi] * wp + qj, below[qi] * wp + right[qj]], dim=1)
+    flat = part_grid.reshape(num_classes, -1).to(dtype)
+    cand = label.reshape(-1)[corners]  # [Q, 4]: the corners' argmaxes
+    table = flat[cand[:, :, None], corners[:, None, :]]  # [Q, 4 candidates, 4 corners]
+    runner_up = flat[:, corners.reshape(-1)].scatter(0, cand.reshape(1, -1), -math.inf).max(dim=0).values
+    table = torch.cat([table, runner_up.view(-1, 1, 4)], dim=1)  # [Q, 5, 4]: row 4 the bound's values
+    at = row_of[quad]
+    value = _bilinear(table[at].permute(1, 2, 0), fx[cols], fy[rows])  # [5, Nb]
+    best = value[:4].max(dim=0).values
+    winner = torch.where(value[:4] == best, cand[at].t(), num_classes).min(dim=0).values
+    close = (best <= value[4]).nonzero().squeeze(1)  # -inf bound for a single class
+    if close.numel():  # near ties: every class
+        cells = corners[at[close]].t()  # [4, Nc]
+        every = _bilinear(flat[:, cells], fx[cols[close]], fy[rows[close]])  # [C, Nc]
+        winner[close] = every.argmax(dim=0)
+    labels[band] = winner
+    return labels.view(out_h, out_w)
+
+
+def sample_at_pixels(grid: Tensor, stride: int, pixels: Tensor, input_size: Tuple[int, int],
+                     output_size: Tuple[int, int]) -> Tensor:
+    """Bilinear values ``[C, N]`` of the stride-``s`` grid maps ``grid`` ``[C, h, w]`` at the output
+    pixels ``pixels`` (flat indices ``[N]`` of the ``H' x W'`` image): the columns of
+    :func:`sample_grid_at_pixels` at those pixels (same reading, :func:`grid_footprint`)."""
+    cells, fx, fy = _pixel_footprints(pixels, tuple(grid.shape[-2:]), stride, input_size, output_size, grid.dtype)
+    return _bilinear(grid.reshape(grid.shape[0], -1)[:, cells], fx, fy)
 
 
 def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
@@ -333,9 +434,11 @@ def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tu
     return out
 
 
-def find_candidates(maps: ParsingMaps, settings: DecodingSettings) -> Tuple[Tensor, Tensor, Tensor]:
+def find_candidates(maps: ParsingMaps, settings: DecodingSettings,
+                    person_cells: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """Keypoint candidates of one image (the ``keypoint_detection`` stage of :func:`decode_maps`):
     Hough peaks, duplicates suppressed, merged with the DSPF-projected points if enabled.
+    ``person_cells``: the ``[h, w]`` person cells of the grid if already computed.
 
     Returns:
         ``coords`` ``[K, N, 2]`` (input pixels), ``scores`` ``[K, N]``, ``valid`` ``[K, N]`` bool.
@@ -345,7 +448,7 @@ def find_candidates(maps: ParsingMaps, settings: DecodingSettings) -> Tuple[Tens
     coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
     valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
     if s.dspf_candidates:
-        person_cells = _grid_person(maps, s.stride)
+        person_cells = _grid_person(maps, s.stride) if person_cells is None else person_cells
         extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
                                                      s.keypoint_threshold, s.keypoint_radius)
         # A projected point only adds a joint the Hough peaks missed: it must lie farther than
@@ -382,9 +485,10 @@ def decode_maps(
     Host synchronisation (CUDA): none per pixel, per candidate pair or per PGD iteration; per
     image a fixed number of small ones, each reading one size that the next tensor's shape
     depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``), the DSPF
-    points found (boolean index in :func:`dspf_candidates`), the packed pair width when limb
-    pruning is on, the person pixels and the tile-candidate width of :func:`assign_pixels`, the
-    boundary pixels of :func:`person_pixels`. Two are by design: ``"exact"`` copies the
+    points found (boolean index in :func:`dspf_candidates`), the two packed pair widths when
+    limb pruning is on, the person pixels and the candidate (tile, person) and (tile, joint)
+    lists of :func:`assign_projections` (its tile-candidate width), the band pixels and their
+    cells of :func:`part_labels`. Two are by design: ``"exact"`` copies the
     ``[L, N, N]`` scores to the host once (scipy runs on the CPU) and :func:`group_people`
     walks the matched edges (about people x limbs) on the host, a union of growing people in
     limb order, and :func:`merge_people_by_dspf` reads its people-pair counts to merge them (a
@@ -402,7 +506,9 @@ def decode_maps(
             times[name] = now - clock[0]
             clock[0] = now
 
-    coords, scores, valid = find_candidates(maps, s)
+    grid_labels = class_argmax(maps.part_probs)  # [hp, wp], shared by the stages
+    person_cells = _grid_person(maps, s.stride, grid_labels)
+    coords, scores, valid = find_candidates(maps, s, person_cells)
     lap("keypoint_detection")
     limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
                                           template_sigma=s.limb_template_sigma,
@@ -414,40 +520,80 @@ def decode_maps(
     all_types = s.person_score == "all_types"
     if not s.dspf_grouping:
         poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints,
-                                            all_types)
+                                            all_types, order=s.grouping_order,
+                                            confident_above=s.grouping_confident_above)
     else:
-        poses, _ = group_people(matches, limb_scores, coords, scores, valid, s.limbs, 1, keep_unmatched=True)
-        poses = merge_people_by_dspf(poses, _grid_person(maps, s.stride), maps.dspf, s.stride, s.keypoint_radius,
-                                     s.dspf_min_boundary, s.dspf_max_conflict)
-        poses, person_scores = rank_people(poses, s.min_joints, all_types)
+        poses, _ = group_people(matches, limb_scores, coords, scores, valid, s.limbs, 1, keep_unmatched=True,
+                                order=s.grouping_order, confident_above=s.grouping_confident_above)
+        poses, cells = merge_people_by_dspf(poses, person_cells, maps.dspf, s.stride, s.keypoint_radius,
+                                            s.dspf_min_boundary, s.dspf_max_conflict, return_support=True)
+        if s.fragment_min_cells > 0:  # fragments that enough person cells project onto stay
+            few = (poses[..., 2] > 0).sum(dim=1) < s.min_joints
+            kept = ~few | (cells >= s.fragment_min_cells)
+            poses, cells = poses[kept], cells[kept]
+            poses, person_scores, index = rank_people(poses, 1, all_types, return_index=True)
+        else:
+            poses, person_scores, index = rank_people(poses, s.min_joints, all_types, return_index=True)
+        cells = cells[index]
+    few = (poses[..., 2] > 0).sum(dim=1) < s.min_joints  # kept fragments
     rank_scores = person_scores
     if s.person_score == "joints_x_limbs":
         support = _limb_support(_joint_ids(poses, coords, valid), limb_scores * pair_valid, s.limbs)
-        rank_scores = person_scores * support
-        order = torch.argsort(-rank_scores, stable=True)
-        poses, person_scores, rank_scores = poses[order], person_scores[order], rank_scores[order]
+        rank_scores = person_scores * torch.where(few & (support <= 0), torch.ones_like(support), support)
+    rank_scores = torch.where(few, rank_scores * s.fragment_score, rank_scores)
+    if s.completeness_power:
+        complete = (poses[..., 2] > 0).sum(dim=1).to(rank_scores.dtype) / max(poses.shape[1], 1)
+        rank_scores = rank_scores * complete ** s.completeness_power
+    if s.support_power:
+        if not s.dspf_grouping:
+            cells = dspf_support(poses, person_cells, maps.dspf, s.stride, s.keypoint_radius)
+        rank_scores = rank_scores * cells.clamp_min(1) ** s.support_power
+    order = torch.argsort(-rank_scores, stable=True)
+    poses, person_scores, rank_scores = poses[order], person_scores[order], rank_scores[order]
     keep = rank_scores > s.min_person_score
     poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
-    part_probs, dspf = dense_outputs(maps, s.stride, input_size, output_size)
-    person = person_pixels(maps.part_probs, maps.part_stride, input_size, output_size, part_probs)
-    instance_map = assign_pixels(person, dspf, poses, person_scores, stride=1)
+    labels = part_labels(maps.part_probs, maps.part_stride, input_size, output_size,
+                         grid_labels if maps.part_stride == s.stride else None)
+    instance_map = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride, input_size,
+                                         s.min_person_scale)
     lap("pixel_assignment")
-    return ParsedPeople(poses, rank_scores, instance_map, part_probs, dspf, times)
+    return ParsedPeople(poses, rank_scores, instance_map, labels, times)
 
 
-def _grid_person(maps: ParsingMaps, stride: int) -> Tensor:
-    """``[h, w]`` bool: the grid cells whose part label (at the cell centre) is not background."""
+def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,
+                          input_size: Tuple[int, int], min_scale: float = 1.0, tile: int = 16) -> Tensor:
+    """Instance map ``[H', W']`` of Eq. 17 on every pixel whose part label ``labels`` ``[H', W']`` is
+    not background, the DSPF ``[2, h, w]`` (input px) read at those pixels only
+    (:func:`sample_at_pixels`, in output px) and the pixels tiled in ``tile x tile`` squares
+    for :func:`assign_projections`; ``poses`` in the output frame, ``min_scale`` in input px."""
+    out_h, out_w = labels.shape
+    pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
+    scale = dspf.new_tensor([out_w / input_size[1], out_h / input_size[0]])
+    vectors = sample_at_pixels(dspf, stride, pixels, input_size, (out_h, out_w)) * scale[:, None]  # [2, N]
+    rows, cols = pixels // out_w, pixels % out_w
+    targets = torch.stack([cols.to(dspf.dtype) + vectors[0], rows.to(dspf.dtype) + vectors[1]], dim=1)
+    tiles_x = -(-out_w // tile)
+    tiles = (rows // tile) * tiles_x + cols // tile
+    instance = torch.zeros(out_h * out_w, dtype=torch.long, device=labels.device)
+    min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
+    instance[pixels] = assign_projections(targets, tiles, -(-out_h // tile) * tiles_x, poses, person_scores,
+                                          min_scale=min_scale)
+    return instance.view(out_h, out_w)
+
+
+def _grid_person(maps: ParsingMaps, stride: int, grid_labels: Optional[Tensor] = None) -> Tensor:
+    """``[h, w]`` bool: the grid cells whose part label (at the cell centre) is not background;
+    ``grid_labels``: ``maps.part_probs.argmax(0)`` if already computed."""
     h, w = maps.dspf.shape[-2:]
-    if maps.part_stride == stride:
-        probs = maps.part_probs[:, :h, :w]
-    else:  # read the finer part map at the cell centres
+    labels = class_argmax(maps.part_probs) if grid_labels is None else grid_labels
+    if maps.part_stride != stride:  # read the finer part map at the cell centres
         rows = (torch.arange(h, device=maps.dspf.device) * stride + stride // 2) // maps.part_stride
         cols = (torch.arange(w, device=maps.dspf.device) * stride + stride // 2) // maps.part_stride
-        hp, wp = maps.part_probs.shape[-2:]
-        probs = maps.part_probs[:, rows.clamp(max=hp - 1)][:, :, cols.clamp(max=wp - 1)]
-    return probs.argmax(0) > 0
+        hp, wp = labels.shape
+        labels = labels[rows.clamp(max=hp - 1)][:, cols.clamp(max=wp - 1)]
+    return labels[:h, :w] > 0
 
 
 def _joint_ids(poses: Tensor, coords: Tensor, valid: Tensor) -> Tensor:

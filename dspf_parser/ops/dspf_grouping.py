@@ -15,12 +15,12 @@ the other's joints conflict (they point to their own, farther joints), so
 :func:`merge_people_by_dspf` merges touching people only while the conflicts stay a small share
 of their cells.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["merge_people_by_dspf"]
+__all__ = ["dspf_support", "merge_people_by_dspf"]
 
 
 def merge_people_by_dspf(
@@ -32,7 +32,8 @@ def merge_people_by_dspf(
     min_boundary: float = 2.0,
     max_conflict: float = 0.05,
     tolerance: Optional[float] = None,
-) -> Tensor:
+    return_support: bool = False,
+) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Merge the people that the DSPF shows to be one person.
 
     Each person cell ``q`` (position ``(j s + s // 2, i s + s // 2)``) is labelled with the decoded
@@ -53,39 +54,32 @@ def merge_people_by_dspf(
         radius: largest distance between a projection and the joint it labels (input px).
         min_boundary, max_conflict: the merge criterion above.
         tolerance: slack of a conflict (input px; default ``stride``).
+        return_support: also return the merged people's labelled cells (:func:`dspf_support`
+            of the result, from the same labelling).
 
     Returns:
-        ``[P', K, 3]`` the merged people (``P' <= P``), in the order of their first member.
+        ``[P', K, 3]`` the merged people (``P' <= P``), in the order of their first member, and
+        with ``return_support`` their labelled cells ``[P']``.
     """
     num_people = poses.shape[0]
-    if num_people < 2 or not bool(person_cells.any()):
-        return poses
     tolerance = float(stride) if tolerance is None else tolerance
     present = poses[..., 2] > 0  # [P, K]
-    joint_person, joint_type = present.nonzero(as_tuple=True)  # [J]
-    joints = poses[joint_person, joint_type, :2]  # [J, 2]
-    h, w = person_cells.shape
-    ys = torch.arange(h, device=poses.device, dtype=poses.dtype) * stride + stride // 2
-    xs = torch.arange(w, device=poses.device, dtype=poses.dtype) * stride + stride // 2
-    pos = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)  # [h, w, 2]
-    cells = person_cells.nonzero(as_tuple=True)
-    q = pos[cells]  # [Q, 2]
-    proj = q + dspf[:, cells[0], cells[1]].t().to(poses.dtype)
-    nearest, label = torch.cdist(proj, joints).min(dim=1)  # [Q]
-    labelled = nearest <= radius
-    q, label = q[labelled], label[labelled]
+    rows, cols, q, label, joint_person = _label_cells(poses, person_cells, dspf, stride, radius)
+    joints = poses[present][:, :2]  # [J, 2], in the order of joint_person
     owner = joint_person[label]  # [Q'] person of each labelled cell
-    # Conflicts: distance of each cell to the nearest joint of every person vs to its own joint.
-    to_joint = torch.cdist(q, joints)  # [Q', J]
-    to_person = torch.full((q.shape[0], num_people), float("inf"), dtype=poses.dtype, device=poses.device)
-    to_person = to_person.scatter_reduce(1, joint_person[None].expand(q.shape[0], -1), to_joint, "amin")
-    own = to_joint.gather(1, label[:, None])  # [Q', 1]
-    conflicting = (to_person < own - tolerance).to(poses.dtype)  # [Q', P]
-    member = torch.nn.functional.one_hot(owner, num_people).to(poses.dtype)  # [Q', P]
-    conflict = member.t() @ conflicting  # [P, P]: cells of X closer to a joint of Y
-    size = member.sum(dim=0)  # [P] labelled cells per person
+    counts = torch.bincount(owner, minlength=num_people).to(poses.dtype)  # labelled cells per person
+
+    def result(merged: Tensor, groups: Optional[List[List[int]]] = None):
+        if not return_support:
+            return merged
+        return merged, counts if groups is None else torch.stack([counts[g].sum() for g in groups])
+
+    if num_people < 2 or owner.numel() == 0:
+        return result(poses)
+    size = counts.tolist()
+    h, w = person_cells.shape
     grid_owner = torch.full((h, w), -1, dtype=torch.long, device=poses.device)
-    grid_owner[cells[0][labelled], cells[1][labelled]] = owner
+    grid_owner[rows, cols] = owner
     touch = torch.zeros(num_people, num_people, dtype=poses.dtype, device=poses.device)
     for first, second in ((grid_owner[:, :-1], grid_owner[:, 1:]), (grid_owner[:-1], grid_owner[1:])):
         pair = (first >= 0) & (second >= 0) & (first != second)
@@ -95,7 +89,7 @@ def merge_people_by_dspf(
         touch.index_put_((b, a), ones, accumulate=True)
     pairs = torch.triu(touch >= min_boundary, diagonal=1).nonzero().tolist()
     if not pairs:
-        return poses
+        return result(poses)
     pairs.sort(key=lambda ab: -float(touch[ab[0], ab[1]]))
     root = list(range(num_people))
 
@@ -105,7 +99,29 @@ def merge_people_by_dspf(
             i = root[i]
         return i
 
-    conflict, size = conflict.tolist(), size.tolist()
+    # Conflicts (cells of X clearly closer to a joint of Y than to their own), needed only
+    # between people that may end up in one group: those of one connected component of the
+    # touching pairs.
+    component = list(range(num_people))
+
+    def component_of(i: int) -> int:
+        while component[i] != i:
+            component[i] = component[component[i]]
+            i = component[i]
+        return i
+
+    for a, b in pairs:
+        component[component_of(a)] = component_of(b)
+    comp = torch.tensor([component_of(i) for i in range(num_people)], device=poses.device)
+    cell, other = ((comp[owner][:, None] == comp[None, :])
+                   & (owner[:, None] != torch.arange(num_people, device=poses.device))).nonzero(as_tuple=True)
+    own = (q - joints[label]).norm(dim=-1)  # [Q'] distance of each cell to its own joint
+    to_other = (q[cell, None, :] - poses[other, :, :2]).norm(dim=-1)  # [E, K]
+    to_other = torch.where(present[other], to_other, torch.full_like(to_other, float("inf"))).amin(dim=1)
+    clashes = to_other < own[cell] - tolerance
+    conflict = torch.zeros(num_people, num_people, dtype=poses.dtype, device=poses.device)
+    conflict.index_put_((owner[cell[clashes]], other[clashes]), torch.ones_like(to_other[clashes]), accumulate=True)
+    conflict = conflict.tolist()
     types = [set(present[i].nonzero().flatten().tolist()) for i in range(num_people)]
     members: Dict[int, List[int]] = {i: [i] for i in range(num_people)}
     for a, b in pairs:
@@ -119,4 +135,42 @@ def merge_people_by_dspf(
         root[gone] = keep
         types[keep] |= types[gone]
         members[keep] += members.pop(gone)
-    return torch.stack([poses[group].sum(dim=0) for _, group in sorted(members.items())])
+    groups = [group for _, group in sorted(members.items())]
+    return result(torch.stack([poses[group].sum(dim=0) for group in groups]), groups)
+
+
+def dspf_support(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int, radius: float) -> Tensor:
+    """``[P]`` the number of person cells (``[h, w]`` bool, position ``(j s + s // 2, i s + s // 2)``)
+    whose DSPF projection ``q + dspf(q)`` lies within ``radius`` of its nearest decoded joint and
+    that joint is one of the person's (``poses`` ``[P, K, 3]``, input pixels): the cells that the
+    DSPF gives to the person (the labelling of :func:`merge_people_by_dspf`)."""
+    label, joint_person = _label_cells(poses, person_cells, dspf, stride, radius)[3:]
+    return torch.bincount(joint_person[label], minlength=poses.shape[0]).to(poses.dtype)
+
+
+def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int, radius: float,
+                 budget: int = 1 << 22) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The person cells whose projection ``q + dspf(q)`` lies within ``radius`` of its nearest
+    joint of ``poses``: their ``rows``, ``cols``, positions ``q`` ``[Q', 2]`` and nearest joint
+    ``label`` ``[Q']`` (index into the present joints of ``poses`` in row-major order; ties to the
+    first), and the person of every present joint ``[J]``. ``[cells, joints]`` distances are
+    computed in chunks of at most ``budget``."""
+    present = poses[..., 2] > 0
+    joint_person = present.nonzero(as_tuple=True)[0]  # [J]
+    joints = poses[present][:, :2]
+    rows, cols = person_cells.nonzero(as_tuple=True)
+    q = torch.stack([cols, rows], dim=1).to(poses.dtype) * stride + stride // 2  # [Q, 2]
+    if joints.shape[0] == 0:
+        empty = rows[:0]
+        return empty, empty, q[:0], empty, joint_person
+    proj = q + dspf[:, rows, cols].t().to(poses.dtype)
+    nearest, label = [], []
+    chunk = max(1, budget // joints.shape[0])
+    for begin in range(0, proj.shape[0], chunk):
+        d, i = torch.cdist(proj[begin:begin + chunk], joints).min(dim=1)
+        nearest.append(d)
+        label.append(i)
+    nearest, label = torch.cat(nearest), torch.cat(label)
+    labelled = nearest <= radius
+    return rows[labelled], cols[labelled], q[labelled], label[labelled], joint_person
+

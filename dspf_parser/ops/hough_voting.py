@@ -62,29 +62,33 @@ def hough_voting(
 
     cols = torch.arange(w, device=heatmaps.device, dtype=offsets.dtype)
     rows = torch.arange(h, device=heatmaps.device, dtype=offsets.dtype)
-    u = cols[None, None, None, :] + offsets[:, :, 0] / stride  # [N, K, h, w]
-    v = rows[None, None, :, None] + offsets[:, :, 1] / stride  # [N, K, h, w]
+    # Positions clamped to [-1, w] x [-1, h]: a vote with no corner inside the grid then lands
+    # entirely in a padding of one cell before and two after each axis, cropped at the end (a
+    # vote partly outside keeps its inside fractions).
+    u = (offsets[:, :, 0] / stride + cols).clamp_(-1, w)  # [N, K, h, w]
+    v = (offsets[:, :, 1] / stride + rows[:, None]).clamp_(-1, h)
     u0 = torch.floor(u)
     v0 = torch.floor(v)
     a = (u - u0).to(heatmaps.dtype)
-    b = (v - v0).to(heatmaps.dtype)
-    # Splat into a grid padded by one cell on each side, cropped at the end: a corner outside
-    # the grid but next to it lands in the padding; a vote with no corner inside the grid
-    # (u0 or v0 beyond the padding) gets weight 0 and a clamped index.
-    keep = (u0 >= -1) & (u0 <= w - 1) & (v0 >= -1) & (v0 <= h - 1)
-    weight = heatmaps * keep
-    pw = w + 2
-    plane = torch.arange(n * k, device=heatmaps.device).view(n, k, 1, 1) * ((h + 2) * pw)
-    base = plane + (v0.clamp(-1, h - 1).long() + 1) * pw + (u0.clamp(-1, w - 1).long() + 1)
-    index = torch.cat([base, base + 1, base + pw, base + pw + 1]).flatten()
-    votes = torch.cat([
-        (1 - a) * (1 - b) * weight, a * (1 - b) * weight, (1 - a) * b * weight, a * b * weight,
-    ]).flatten()
-    padded = heatmaps.new_zeros(n * k * (h + 2) * pw).index_add(0, index, votes)
-    hough = padded.view(n, k, h + 2, pw)[:, :, 1:-1, 1:-1].contiguous()
-    if radius is not None:
-        hough = hough / (math.pi * (radius / stride) ** 2)
-    return hough
+    lower = heatmaps * (v - v0).to(heatmaps.dtype)  # the two corners of row v0 + 1
+    upper = heatmaps - lower  # row v0
+    upper_right, lower_right = a * upper, a * lower
+    pw, ph = w + 3, h + 3
+    # Flat index of corner (u0, v0), computed in floating point (exact below 2^24 in float32;
+    # much faster than int64 arithmetic on CPU).
+    exact = torch.float32 if n * k * ph * pw < 2 ** 24 else torch.float64
+    plane = torch.arange(n * k, device=heatmaps.device, dtype=exact).view(n, k, 1, 1) * (ph * pw) + (pw + 1)
+    base = (v0.to(exact) * pw + u0.to(exact) + plane).long().flatten()
+    # One index_add per corner (no concatenated copies).
+    padded = heatmaps.new_zeros(n * k * ph * pw)
+    padded = padded.index_add(0, base, (upper - upper_right).flatten())
+    padded = padded.index_add(0, base + 1, upper_right.flatten())
+    padded = padded.index_add(0, base + pw, (lower - lower_right).flatten())
+    padded = padded.index_add(0, base + pw + 1, lower_right.flatten())
+    hough = padded.view(n, k, ph, pw)[:, :, 1:-2, 1:-2]
+    if radius is None:
+        return hough.contiguous()
+    return hough / (math.pi * (radius / stride) ** 2)
 
 
 def _window_max(x: Tensor, size: int) -> Tensor:

@@ -9,20 +9,24 @@ are in input pixels.
 """
 import math
 
+from typing import Tuple
+
 import torch
 from torch import Tensor
 
-__all__ = ["person_scales", "assign_pixels"]
+__all__ = ["person_scales", "assign_pixels", "assign_projections"]
 
 
-def person_scales(poses: Tensor) -> Tensor:
+def person_scales(poses: Tensor, min_scale: float = 1.0) -> Tensor:
     """Scale of each person: the square root of the area of its joints' tight box.
 
     With the present joints (score > 0) spanning ``[x_min, x_max] x [y_min, y_max]`` in pixel
     index coordinates, the box covers ``(x_max - x_min + 1) * (y_max - y_min + 1)`` pixels, so
     ``scale_p = sqrt((x_max - x_min + 1) * (y_max - y_min + 1)) >= 1``: degenerate boxes (one
-    joint, or collinear joints) are guarded by the one-pixel extent. A person without joints
-    gets scale 1.
+    joint, or collinear joints) are guarded by the one-pixel extent, and every scale is at
+    least ``min_scale`` (a fragment of one or two joints has no extent: without a floor, Eq. 17
+    gives it only the pixels projecting exactly onto its joints). A person without joints gets
+    scale ``max(1, min_scale)``.
 
     Args:
         poses: ``[P, K, 3]`` rows ``(x, y, score)``.
@@ -35,7 +39,7 @@ def person_scales(poses: Tensor) -> Tensor:
     low = torch.where(present[..., None], xy, torch.full_like(xy, math.inf)).amin(dim=1)
     high = torch.where(present[..., None], xy, torch.full_like(xy, -math.inf)).amax(dim=1)
     extent = torch.where(present.any(dim=1, keepdim=True), high - low, torch.zeros_like(low))
-    return torch.sqrt((extent[:, 0] + 1) * (extent[:, 1] + 1))
+    return torch.sqrt((extent[:, 0] + 1) * (extent[:, 1] + 1)).clamp_min(min_scale)
 
 
 def assign_pixels(
@@ -46,12 +50,13 @@ def assign_pixels(
     stride: int,
     tile: int = 16,
     budget: int = 1 << 22,
+    min_scale: float = 1.0,
 ) -> Tensor:
     """Assign every person pixel to a person instance (Eq. 17).
 
     For a person pixel at ``q`` (input pixels, see the grid convention) with DSPF vector
     ``d = dspf[:, i, j]``, person ``p`` with score ``S_p`` and scale ``scale_p``
-    (:func:`person_scales`) and its present joints ``j`` (score ``s_j > 0``, position
+    (:func:`person_scales`, at least ``min_scale``) and its present joints ``j`` (score ``s_j > 0``, position
     ``x_j``):
 
         cost_p(q) = min_{j in J_p} ||q + d - x_j||_2 / (s_j * S_p * scale_p),
@@ -61,12 +66,13 @@ def assign_pixels(
     are all infinite (e.g. ``P = 0``), and every non-person pixel, gets 0 (background).
     Exact ties go to the lower person index.
 
-    Exact, with cost bounded independently of the number of people: the grid is cut into
+    Exact, with cost bounded independently of the number of people: the pixels are cut into
     ``tile x tile`` tiles; for each tile, the box holding its pixels' projected points
-    ``q + d`` gives every person a lower bound (nearest box point) and an upper bound
-    (farthest box corner) of its cost over the tile, and only the people whose lower bound does
-    not exceed the smallest upper bound are evaluated for the tile's pixels. The
-    ``[pixels, candidates, K]`` costs are computed in chunks of at most ``budget`` entries.
+    ``q + d`` gives every joint a lower bound (nearest box point) and an upper bound (farthest
+    box corner) of its cost over the tile, and only the joints whose lower bound does not exceed
+    the smallest upper bound are evaluated for the tile's pixels (the projections of a tile
+    gather at a few joints, so a few joints per tile). The ``[pixels, candidate joints]``
+    costs are computed in chunks of at most ``budget`` entries.
 
     Args:
         person_mask: ``[h, w]`` bool, person pixels (foreground of the part parsing).
@@ -76,6 +82,7 @@ def assign_pixels(
         stride: output stride ``s`` of the grid.
         tile: tile side in grid cells.
         budget: most cost entries computed at once.
+        min_scale: floor of the person scales (:func:`person_scales`), px.
 
     Returns:
         ``[h, w]`` long instance map: 0 background, ``1..P`` the index into ``poses`` plus 1.
@@ -93,66 +100,116 @@ def assign_pixels(
     h, w = person_mask.shape
     device, dtype = dspf.device, dspf.dtype
     instance = torch.zeros(h * w, dtype=torch.long, device=device)
-    num_people, num_types = poses.shape[:2]
-    if num_people == 0 or num_types == 0 or not bool(person_mask.any()):
-        return instance.view(h, w)
-
-    # Projected points of every cell, and the tile of every cell.
+    pixels = person_mask.reshape(-1).nonzero().squeeze(1)  # [Npix]
     ys = torch.arange(h, device=device, dtype=dtype) * stride + stride // 2
     xs = torch.arange(w, device=device, dtype=dtype) * stride + stride // 2
-    target = dspf + torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]))  # [2, h, w]
-    tiles_y, tiles_x = -(-h // tile), -(-w // tile)
-    tile_of = ((torch.arange(h, device=device) // tile)[:, None] * tiles_x
-               + (torch.arange(w, device=device) // tile)[None, :]).reshape(-1)
-    pixels = person_mask.reshape(-1).nonzero().squeeze(1)  # [Npix]
-    px, py = target[0].reshape(-1)[pixels], target[1].reshape(-1)[pixels]
-    pixel_tile = tile_of[pixels]
-    num_tiles = tiles_y * tiles_x
+    rows, cols = pixels // w, pixels % w
+    targets = torch.stack([xs[cols] + dspf[0].reshape(-1)[pixels], ys[rows] + dspf[1].reshape(-1)[pixels]], dim=1)
+    tiles_x = -(-w // tile)
+    tiles = (rows // tile) * tiles_x + cols // tile
+    instance[pixels] = assign_projections(targets, tiles, -(-h // tile) * tiles_x, poses, person_scores, budget,
+                                          min_scale)
+    return instance.view(h, w)
+
+
+def assign_projections(
+    targets: Tensor,
+    tiles: Tensor,
+    num_tiles: int,
+    poses: Tensor,
+    person_scores: Tensor,
+    budget: int = 1 << 22,
+    min_scale: float = 1.0,
+) -> Tensor:
+    """Eq. 17 for a list of person pixels given by their projected points: the engine of
+    :func:`assign_pixels`, for callers that have the points already (``decode_maps`` samples
+    the DSPF at the person pixels of the output image only).
+
+    Args:
+        targets: ``[N, 2]`` projected points ``q + d`` of the pixels (the frame of ``poses``).
+        tiles: ``[N]`` long tile index (``< num_tiles``) of every pixel: pixels of one tile are
+            close together (e.g. ``tile x tile`` squares), which makes the pruning effective;
+            any grouping gives the same exact result.
+        num_tiles: number of tiles.
+        poses, person_scores, budget, min_scale: as in :func:`assign_pixels`.
+
+    Returns:
+        ``[N]`` long: ``1 + `` the index of each pixel's person, 0 where every cost is infinite.
+    """
+    device, dtype = targets.device, targets.dtype
+    num_people, num_types = poses.shape[:2]
+    owner = torch.zeros(targets.shape[0], dtype=torch.long, device=device)
+    if num_people == 0 or num_types == 0 or targets.shape[0] == 0:
+        return owner
+    px, py = targets[:, 0], targets[:, 1]
     inf = torch.tensor(math.inf, device=device, dtype=dtype)
     box = torch.stack([
-        inf.expand(num_tiles).scatter_reduce(0, pixel_tile, px, "amin"),
-        inf.expand(num_tiles).scatter_reduce(0, pixel_tile, py, "amin"),
-        (-inf).expand(num_tiles).scatter_reduce(0, pixel_tile, px, "amax"),
-        (-inf).expand(num_tiles).scatter_reduce(0, pixel_tile, py, "amax"),
+        inf.expand(num_tiles).scatter_reduce(0, tiles, px, "amin"),
+        inf.expand(num_tiles).scatter_reduce(0, tiles, py, "amin"),
+        (-inf).expand(num_tiles).scatter_reduce(0, tiles, px, "amax"),
+        (-inf).expand(num_tiles).scatter_reduce(0, tiles, py, "amax"),
     ], dim=1)  # [T, 4] (x0, y0, x1, y1); empty tiles hold (inf, inf, -inf, -inf)
     used = torch.isfinite(box[:, 0])
-    box = torch.where(used[:, None], box, torch.zeros_like(box))
 
-    joints = poses[..., :2].to(dtype)  # [P, K, 2]
-    weight = (poses[..., 2] * (person_scores * person_scales(poses))[:, None]).to(dtype)
-    usable = (poses[..., 2] > 0) & (person_scores > 0)[:, None]  # [P, K]
-    inv_weight = torch.where(usable, 1.0 / weight.clamp_min(1e-12), torch.zeros_like(weight))
-    penalty = torch.where(usable, 0.0, math.inf).to(dtype)  # [P, K]
+    # Squared costs (same argmin): ||t - x_j||^2 * inv_weight_j^2, infinite for unusable joints.
+    weight = (poses[..., 2] * (person_scores * person_scales(poses, min_scale))[:, None]).to(dtype)
+    usable = ((poses[..., 2] > 0) & (person_scores > 0)[:, None]).reshape(-1)  # [P*K]
+    inv_weight2 = torch.where(usable, weight.reshape(-1).clamp_min(1e-12) ** -2, torch.zeros((), dtype=dtype))
+    jx, jy = poses[..., 0].reshape(-1).to(dtype), poses[..., 1].reshape(-1).to(dtype)  # [P*K]
+    if not bool(usable.any()):
+        return owner
+    # Bounds of the costs over each used tile's box [x0, x1] x [y0, y1], first per person (its
+    # usable joints' box and smallest weight: near^2 and far^2 box-to-box distances times it),
+    # then per joint of the persons left. A pixel's best joint survives both: its cost is at
+    # most every upper bound.
+    tile_ids = used.nonzero().squeeze(1)  # [T']
+    tile_box = box[tile_ids]  # [T', 4]
+    xy = torch.stack([jx, jy], dim=1).view(num_people, num_types, 2)
+    ok = usable.view(num_people, num_types)[..., None]
+    person_box = torch.cat([torch.where(ok, xy, inf).amin(dim=1), torch.where(ok, xy, -inf).amax(dim=1)], dim=1)
+    least = torch.where(usable, inv_weight2, inf).view(num_people, num_types).amin(dim=1)  # [P], inf: no joint
+    near, far = _box_distances2(tile_box[:, None], person_box[None])  # [T', P]
+    alive = torch.isfinite(least)
+    lower = torch.where(alive, near * least, inf)
+    upper = torch.where(alive, far * least, inf)
+    tile_of, person_of = (lower <= upper.amin(dim=1, keepdim=True)).nonzero(as_tuple=True)  # [E], tile-major
+    joints = person_of[:, None] * num_types + torch.arange(num_types, device=device)  # [E, K] flat joints
+    near, far = _box_distances2(tile_box[tile_of][:, None], torch.stack([jx, jy, jx, jy], dim=1)[joints])
+    lower = torch.where(usable[joints], near * inv_weight2[joints], inf)  # [E, K]
+    upper = torch.where(usable[joints], far * inv_weight2[joints], inf)
+    best = torch.full((tile_ids.numel(),), math.inf, dtype=dtype, device=device)
+    best = best.scatter_reduce(0, tile_of, upper.amin(dim=1), "amin")
+    pair, member = (lower <= best[tile_of][:, None]).nonzero(as_tuple=True)  # joints ascending per tile
+    row, flat_joint = tile_of[pair], joints[pair, member]
+    if row.numel() == 0:
+        return owner
+    counts = torch.bincount(row, minlength=tile_ids.numel())
+    num_cand = int(counts.max())
+    slot = torch.arange(row.numel(), device=device) - (counts.cumsum(0) - counts)[row]
+    cand = torch.full((num_tiles, num_cand), -1, dtype=torch.long, device=device)  # [T, C] flat joints
+    cand[tile_ids[row], slot] = flat_joint
+    cand_ok = cand >= 0
+    cand = cand.clamp_min(0)
+    far_away = torch.full((), math.inf, dtype=dtype, device=device)  # padded slots cost inf
+    cand_x, cand_y = torch.where(cand_ok, jx[cand], far_away), torch.where(cand_ok, jy[cand], far_away)
+    cand_w = torch.where(cand_ok, inv_weight2[cand], torch.ones((), dtype=dtype, device=device))
 
-    # Per tile and person: lower / upper bound of the cost over the tile's box.
-    jx, jy = joints[..., 0].reshape(1, -1), joints[..., 1].reshape(1, -1)  # [1, P*K]
-    x0, y0, x1, y1 = (box[:, i : i + 1] for i in range(4))  # [T, 1]
-    near = torch.hypot((x0 - jx).clamp_min(0) + (jx - x1).clamp_min(0),
-                       (y0 - jy).clamp_min(0) + (jy - y1).clamp_min(0))
-    far = torch.hypot(torch.maximum(jx - x0, x1 - jx), torch.maximum(jy - y0, y1 - jy))
-    scale, pen = inv_weight.reshape(1, -1), penalty.reshape(1, -1)
-    lower = (near * scale + pen).view(num_tiles, num_people, num_types).amin(dim=2)  # [T, P]
-    upper = (far * scale + pen).view(num_tiles, num_people, num_types).amin(dim=2)
-    best_upper = upper.amin(dim=1, keepdim=True)
-    candidate = (lower <= best_upper) & torch.isfinite(lower) & used[:, None]  # [T, P]
-    num_cand = int(candidate.sum(dim=1).max())
-    if num_cand == 0:
-        return instance.view(h, w)
-    # Candidates of each tile in person order (ties to the lower index), padded with -1.
-    key = torch.where(candidate, torch.arange(num_people, device=device).expand(num_tiles, -1), num_people)
-    cand = key.sort(dim=1).values[:, :num_cand]  # [T, C]
-    cand_ok = cand < num_people
-    cand = cand.clamp(max=num_people - 1)
-
-    chunk = max(1, budget // (num_cand * num_types))
-    for start in range(0, pixels.numel(), chunk):
+    chunk = max(1, budget // num_cand)
+    for start in range(0, targets.shape[0], chunk):
         sl = slice(start, start + chunk)
-        people = cand[pixel_tile[sl]]  # [c, C]
-        jxy = joints[people]  # [c, C, K, 2]
-        dist2 = (px[sl, None, None] - jxy[..., 0]) ** 2 + (py[sl, None, None] - jxy[..., 1]) ** 2
-        cost = dist2 * inv_weight[people] ** 2 + penalty[people]  # squared costs: same argmin
-        cost = torch.where(cand_ok[pixel_tile[sl]], cost.amin(dim=2), inf)  # [c, C]
-        best, which = cost.min(dim=1)
-        person = people.gather(1, which[:, None])[:, 0]
-        instance[pixels[sl]] = torch.where(torch.isfinite(best), person + 1, torch.zeros_like(person))
-    return instance.view(h, w)
+        tile = tiles[sl]
+        cost = ((px[sl, None] - cand_x[tile]) ** 2 + (py[sl, None] - cand_y[tile]) ** 2) * cand_w[tile]  # [c, C]
+        best, which = cost.min(dim=1)  # ties: the first, i.e. the lower person
+        person = cand[tile].gather(1, which[:, None])[:, 0] // num_types
+        owner[sl] = torch.where(torch.isfinite(best), person + 1, torch.zeros_like(person))
+    return owner
+
+
+def _box_distances2(boxes: Tensor, others: Tensor) -> Tuple[Tensor, Tensor]:
+    """Squared smallest and largest distances between the points of axis-aligned boxes
+    ``(x0, y0, x1, y1)`` (broadcastable ``[..., 4]``; a point is a box with ``x0 = x1``)."""
+    dx = (boxes[..., 0] - others[..., 2]).clamp_min(0) + (others[..., 0] - boxes[..., 2]).clamp_min(0)
+    dy = (boxes[..., 1] - others[..., 3]).clamp_min(0) + (others[..., 1] - boxes[..., 3]).clamp_min(0)
+    wide = torch.maximum(boxes[..., 2] - others[..., 0], others[..., 2] - boxes[..., 0])
+    tall = torch.maximum(boxes[..., 3] - others[..., 1], others[..., 3] - boxes[..., 1])
+    return dx ** 2 + dy ** 2, wide ** 2 + tall ** 2

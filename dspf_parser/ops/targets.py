@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["grid_coordinates", "resample_grid", "sample_grid_at_pixels", "dspf_targets", "keypoint_targets", "limb_targets"]
+__all__ = ["grid_coordinates", "grid_footprint", "resample_grid", "sample_grid_at_pixels", "dspf_targets", "keypoint_targets", "limb_targets"]
 
 
 def grid_coordinates(
@@ -44,6 +44,28 @@ def grid_coordinates(
     ys = torch.arange(h, device=device, dtype=torch.float32) * stride + offset
     xs = torch.arange(w, device=device, dtype=torch.float32) * stride + offset
     return ys, xs
+
+
+def grid_footprint(
+    n_out: int, n_in: int, n_grid: int, stride: int, device: Optional[torch.device] = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Where the output pixels of one axis read the stride-grid: the decoder of
+    :func:`grid_coordinates` along one axis, as :func:`sample_grid_at_pixels` reads it.
+
+    Output pixel ``x'`` of an ``n_out``-pixel axis covering an ``n_in``-pixel input lies at input
+    position ``x = (x' + 0.5) * n_in / n_out - 0.5``, i.e. at grid position
+    ``u = clamp((x - s // 2) / s, 0, n_grid - 1)``; its bilinear value is
+    ``(1 - frac) * m[i0] + frac * m[i1]``.
+
+    Returns:
+        ``i0 = floor(u)`` and ``i1 = min(i0 + 1, n_grid - 1)`` (long ``[n_out]``) and
+        ``frac = u - i0`` (``[n_out]`` in ``dtype``).
+    """
+    pos = (torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5
+    cell = ((pos - stride // 2) / stride).clamp(0, max(n_grid - 1, 0))
+    low = cell.floor()
+    return low.long(), (low.long() + 1).clamp(max=max(n_grid - 1, 0)), (cell - low).to(dtype)
 
 
 def sample_grid_at_pixels(
