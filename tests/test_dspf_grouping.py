@@ -86,3 +86,14 @@ def test_merge_returns_the_support_of_the_merged_people():
         assert torch.equal(merged, merge_people_by_dspf(poses, cells, dspf, stride, 8.0, min_boundary=1.0,
                                                         max_conflict=0.5))
         assert support.tolist() == dspf_support(merged, cells, dspf, stride, 8.0).tolist()
+
+
+def test_no_person_cell_or_no_joint_labels_nothing():
+    from dspf_parser.ops.dspf_grouping import dspf_support
+
+    poses = torch.tensor([[[10.0, 10.0, 1.0], [20.0, 10.0, 1.0]], [[50.0, 40.0, 1.0], [0.0, 0.0, 0.0]]])
+    dspf = torch.zeros(2, 8, 8)
+    none = torch.zeros(8, 8, dtype=torch.bool)
+    merged, support = merge_people_by_dspf(poses, none, dspf, 8, 6.0, return_support=True)
+    assert torch.equal(merged, poses) and support.tolist() == [0.0, 0.0]
+    assert dspf_support(poses[:, :0], torch.ones(8, 8, dtype=torch.bool), dspf, 8, 6.0).tolist() == [0.0, 0.0]

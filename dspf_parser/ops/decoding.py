@@ -401,11 +401,12 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     flat = part_grid.reshape(num_classes, -1).to(dtype)
     cand = label.reshape(-1)[corners]  # [Q, 4]: the corners' argmaxes
     table = flat[cand[:, :, None], corners[:, None, :]]  # [Q, 4 candidates, 4 corners]
-    runner_up = flat[:, corners.reshape(-1)].scatter(0, cand.reshape(1, -1), -math.inf).max(dim=0).values
-    table = torch.cat([table, runner_up.view(-1, 1, 4)], dim=1)  # [Q, 5, 4]: row 4 the bound's values
+    classes = torch.arange(num_classes, device=label.device, dtype=small.dtype).view(-1, 1, 1)
+    runner_up = torch.where(classes == small, -math.inf, part_grid.to(dtype)).amax(dim=0)  # [hp, wp]
+    table = torch.cat([table, runner_up.reshape(-1)[corners][:, None]], dim=1)  # [Q, 5, 4]: row 4 the bound's
     at = row_of[quad]
     value = _bilinear(table[at].permute(1, 2, 0), fx[cols], fy[rows])  # [5, Nb]
-    best = value[:4].max(dim=0).values
+    best = value[:4].amax(dim=0)
     winner = torch.where(value[:4] == best, cand[at].t(), num_classes).min(dim=0).values
     close = (best <= value[4]).nonzero().squeeze(1)  # -inf bound for a single class
     if close.numel():  # near ties: every class

@@ -160,7 +160,7 @@ def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,
     joints = poses[present][:, :2]
     rows, cols = person_cells.nonzero(as_tuple=True)
     q = torch.stack([cols, rows], dim=1).to(poses.dtype) * stride + stride // 2  # [Q, 2]
-    if joints.shape[0] == 0:
+    if joints.shape[0] == 0 or rows.numel() == 0:
         empty = rows[:0]
         return empty, empty, q[:0], empty, joint_person
     proj = q + dspf[:, rows, cols].t().to(poses.dtype)

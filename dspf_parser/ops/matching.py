@@ -413,26 +413,24 @@ def exact_matching(scores: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     chosen = np.zeros((batch, n, m), dtype=bool)
     if chosen.size == 0:
         return torch.from_numpy(chosen).to(scores.device)
-    # Fast check (two BLAS products): every row and every column of every problem holds a
-    # positive weight (the weights are >= 0, so a positive sum proves one); then each problem
-    # is passed as it is and its assignment indexes the batch directly.
-    if (weight.reshape(batch * n, m) @ np.ones(m)).min() > 0 and (np.ones(n) @ weight).min() > 0:
-        solved = np.arange(batch)
-        sizes = np.full(batch, min(n, m))
-        pairs = [linear_sum_assignment(w, maximize=True) for w in weight]
+    per_row, per_col = admissible.sum(axis=2), admissible.sum(axis=1)  # [B, N], [B, M]
+    row_used, col_used = per_row > 0, per_col > 0
+    num_rows, num_cols = row_used.sum(axis=1), col_used.sum(axis=1)
+    # A problem whose positive weights share no row and no column (e.g. well separated people
+    # after limb pruning) is its own matching: no solver.
+    disjoint = (per_row.max(axis=1) <= 1) & (per_col.max(axis=1) <= 1)
+    chosen[disjoint] = admissible[disjoint]
+    solved = np.flatnonzero((num_rows > 0) & ~disjoint)  # problems left to solve
+    if solved.size == 0:
+        return torch.from_numpy(chosen).to(scores.device)
+    if ((num_rows[solved] == n) & (num_cols[solved] == m)).all():
+        # Every row and column of every problem left holds a positive weight: each is passed
+        # as it is and its assignment indexes the batch directly.
+        sizes = np.full(solved.size, min(n, m))
+        pairs = [linear_sum_assignment(weight[b], maximize=True) for b in solved.tolist()]
         rows = np.concatenate([r for r, _ in pairs])
         cols = np.concatenate([c for _, c in pairs])
     else:
-        per_row, per_col = admissible.sum(axis=2), admissible.sum(axis=1)  # [B, N], [B, M]
-        row_used, col_used = per_row > 0, per_col > 0
-        num_rows, num_cols = row_used.sum(axis=1), col_used.sum(axis=1)
-        # A problem whose positive weights share no row and no column (e.g. well separated
-        # people after limb pruning) is its own matching: no solver.
-        disjoint = (per_row.max(axis=1) <= 1) & (per_col.max(axis=1) <= 1)
-        chosen[disjoint] = admissible[disjoint]
-        solved = np.flatnonzero((num_rows > 0) & ~disjoint)  # problems left to solve
-        if solved.size == 0:
-            return torch.from_numpy(chosen).to(scores.device)
         # Full problems as they are, the others' used rows and columns copied out (in order);
         # row_order lists every problem's used rows first: sub-problem row -> batch row.
         row_order = np.argsort(~row_used, axis=1, kind="stable")  # [B, N]
