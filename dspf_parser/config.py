@@ -160,6 +160,8 @@ def add_dspf_config(cfg: CN) -> None:
     # lower (0: off). Oracle, exact association, 0 -> 0.25: synthetic_humans_val AP^p_50 91.5 ->
     # 92.0, --degrade 1 76.5 -> 78.5; crowd split 76.2 -> 80.7, --degrade 1 37.0 -> 43.8; pose AP
     # val 90.5 -> 90.8, crowd 89.4 -> 89.0 (0.5: crowd AP^p_50 80.9, --degrade 1 46.2, pose 88.7).
+    # The instance scores are rank scores, not probabilities: with this on they exceed 1 (200 cells
+    # multiply by 3.8), so score thresholds (demo --confidence-threshold) must be set accordingly.
     cfg.MODEL.DSPF.INFERENCE.PERSON_SUPPORT_POWER = 0.25
     # Keep unplaced candidates as single-joint people and merge the people the DSPF shows to be
     # one person (fragments whose connecting joints are outside the image or unmatched), before
