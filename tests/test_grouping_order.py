@@ -156,11 +156,10 @@ BASE = torch.tensor([[30., 60], [30, 45], [30, 30], [40, 30], [40, 45], [40, 60]
 STRIDE, RADIUS, SIGMA, SIZE = 4, 6.0, 3.0, (96, 160)
 
 
-def test_a_person_with_one_visible_joint_is_kept_by_itsdspf_support():
-    """Person 0 is whole; of person 1 (its box 50 px to the right) only the head top is labelled,
-    so every one of its cells points there. Without fragments it is dropped (1 joint < 3) and its
-    pixels go to person 0; with ``fragment_min_cells`` up to its cell count it is a person of its
-    own, ranked after the whole one (its joint mean times ``fragment_score``), owning its box."""
+def two_people(labelled, widen=0):
+    """Perfect maps of person 0 (all joints labelled) and person 1 (50 px right, 10 px down;
+    ``labelled`` its labelled joint types), each filling its joints' box, person 1's widened by
+    ``widen`` px: ``kp`` ``[2, 16, 3]``, the instance map, the maps and the person cells."""
     kp = torch.zeros(2, 16, 3)
     inst = torch.zeros(SIZE, dtype=torch.long)
     for p, shift in enumerate([(0.0, 0.0), (50.0, 10.0)]):
@@ -168,14 +167,23 @@ def test_a_person_with_one_visible_joint_is_kept_by_itsdspf_support():
         kp[p, :, :2] = joints
         x0, y0 = joints.min(0).values.long().tolist()
         x1, y1 = joints.max(0).values.long().tolist()
-        inst[y0 : y1 + 1, x0 : x1 + 1] = p + 1
+        inst[y0 : y1 + 1, x0 : x1 + 1 + widen * p] = p + 1
     kp[0, :, 2] = 2
-    kp[1, 9, 2] = 2  # head top only
+    kp[1, labelled, 2] = 2
     heat, off, _ = keypoint_targets(kp, SIZE, STRIDE, RADIUS)
     limbs = limb_targets(kp, LIMBS, SIZE, STRIDE, SIGMA)
     field, weight = dspf_targets(inst, kp, STRIDE)
     mask = weight > 0
     maps = ParsingMaps(torch.stack([~mask, mask]).float(), field, heat, off, limbs, part_stride=STRIDE)
+    return kp, inst, maps, mask
+
+
+def test_a_person_with_one_visible_joint_is_kept_by_its_dspf_support():
+    """Person 0 is whole; of person 1 (its box 50 px to the right) only the head top is labelled,
+    so every one of its cells points there. Without fragments it is dropped (1 joint < 3) and its
+    pixels go to person 0; with ``fragment_min_cells`` up to its cell count it is a person of its
+    own, ranked after the whole one (its joint mean times ``fragment_score``), owning its box."""
+    kp, inst, maps, mask = two_people([9])  # person 1: head top only
     cells_of_1 = int((mask & (inst[STRIDE // 2 :: STRIDE, STRIDE // 2 :: STRIDE] == 2)).sum())
 
     def decode(**settings):
@@ -199,21 +207,7 @@ def test_completeness_power_ranks_partial_people_lower():
     maps both score about 1 without the completeness factor; with power 1 person 1's rank score
     is exactly 10/16 of it (and 1 for the whole person), with power 2 (10/16)^2; the poses and
     the pixels do not change."""
-    kp = torch.zeros(2, 16, 3)
-    inst = torch.zeros(SIZE, dtype=torch.long)
-    for p, shift in enumerate([(0.0, 0.0), (50.0, 10.0)]):
-        joints = BASE + torch.tensor(shift)
-        kp[p, :, :2] = joints
-        x0, y0 = joints.min(0).values.long().tolist()
-        x1, y1 = joints.max(0).values.long().tolist()
-        inst[y0 : y1 + 1, x0 : x1 + 1] = p + 1
-    kp[0, :, 2] = 2
-    kp[1, 6:, 2] = 2
-    heat, off, _ = keypoint_targets(kp, SIZE, STRIDE, RADIUS)
-    limbs = limb_targets(kp, LIMBS, SIZE, STRIDE, SIGMA)
-    field, weight = dspf_targets(inst, kp, STRIDE)
-    mask = weight > 0
-    maps = ParsingMaps(torch.stack([~mask, mask]).float(), field, heat, off, limbs, part_stride=STRIDE)
+    kp, inst, maps, mask = two_people(list(range(6, 16)))  # person 1: pelvis up
 
     def decode(power):
         people = decode_maps(maps, SIZE, SIZE, DecodingSettings(LIMBS, STRIDE, RADIUS, limb_template_sigma=SIGMA,
@@ -235,20 +229,7 @@ def test_support_power_ranks_people_by_the_cells_pointing_at_them():
     """Two whole people, person 1's box 12 px wider (more cells): on perfect maps every person
     cell projects exactly onto a joint of its own person, so person p's support is its number of
     person cells; with ``support_power`` b its rank score is the plain one times cells^b."""
-    kp = torch.zeros(2, 16, 3)
-    inst = torch.zeros(SIZE, dtype=torch.long)
-    for p, shift in enumerate([(0.0, 0.0), (50.0, 10.0)]):
-        joints = BASE + torch.tensor(shift)
-        kp[p, :, :2] = joints
-        x0, y0 = joints.min(0).values.long().tolist()
-        x1, y1 = joints.max(0).values.long().tolist()
-        inst[y0 : y1 + 1, x0 : x1 + 1 + 12 * p] = p + 1
-    kp[:, :, 2] = 2
-    heat, off, _ = keypoint_targets(kp, SIZE, STRIDE, RADIUS)
-    limbs = limb_targets(kp, LIMBS, SIZE, STRIDE, SIGMA)
-    field, weight = dspf_targets(inst, kp, STRIDE)
-    mask = weight > 0
-    maps = ParsingMaps(torch.stack([~mask, mask]).float(), field, heat, off, limbs, part_stride=STRIDE)
+    kp, inst, maps, mask = two_people(list(range(16)), widen=12)
     at_centres = inst[STRIDE // 2 :: STRIDE, STRIDE // 2 :: STRIDE]
     cells = [int((mask & (at_centres == p + 1)).sum()) for p in range(2)]
     assert cells[1] > cells[0]

@@ -23,7 +23,7 @@ from .grouping import greedy_matching, group_people, rank_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
-from .pixel_assignment import assign_projections
+from .pixel_assignment import assign_projections, square_tiles
 from .targets import grid_footprint, sample_grid_at_pixels
 
 __all__ = [
@@ -575,11 +575,10 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
     vectors = sample_at_pixels(dspf, stride, pixels, input_size, (out_h, out_w)) * scale[:, None]  # [2, N]
     rows, cols = pixels // out_w, pixels % out_w
     targets = torch.stack([cols.to(dspf.dtype) + vectors[0], rows.to(dspf.dtype) + vectors[1]], dim=1)
-    tiles_x = -(-out_w // tile)
-    tiles = (rows // tile) * tiles_x + cols // tile
+    tiles, num_tiles = square_tiles(rows, cols, (out_h, out_w), tile)
     instance = torch.zeros(out_h * out_w, dtype=torch.long, device=labels.device)
     min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
-    instance[pixels] = assign_projections(targets, tiles, -(-out_h // tile) * tiles_x, poses, person_scores,
+    instance[pixels] = assign_projections(targets, tiles, num_tiles, poses, person_scores,
                                           min_scale=min_scale)
     return instance.view(out_h, out_w)
 

@@ -64,8 +64,7 @@ def merge_people_by_dspf(
     num_people = poses.shape[0]
     tolerance = float(stride) if tolerance is None else tolerance
     present = poses[..., 2] > 0  # [P, K]
-    rows, cols, q, label, joint_person = _label_cells(poses, person_cells, dspf, stride, radius)
-    joints = poses[present][:, :2]  # [J, 2], in the order of joint_person
+    rows, cols, q, label, joint_person, joints = _label_cells(poses, person_cells, dspf, stride, radius)
     owner = joint_person[label]  # [Q'] person of each labelled cell
     counts = torch.bincount(owner, minlength=num_people).to(poses.dtype)  # labelled cells per person
 
@@ -91,28 +90,13 @@ def merge_people_by_dspf(
     if not pairs:
         return result(poses)
     pairs.sort(key=lambda ab: -float(touch[ab[0], ab[1]]))
-    root = list(range(num_people))
-
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
-
     # Conflicts (cells of X clearly closer to a joint of Y than to their own), needed only
     # between people that may end up in one group: those of one connected component of the
     # touching pairs.
     component = list(range(num_people))
-
-    def component_of(i: int) -> int:
-        while component[i] != i:
-            component[i] = component[component[i]]
-            i = component[i]
-        return i
-
     for a, b in pairs:
-        component[component_of(a)] = component_of(b)
-    comp = torch.tensor([component_of(i) for i in range(num_people)], device=poses.device)
+        component[_find(component, a)] = _find(component, b)
+    comp = torch.tensor([_find(component, i) for i in range(num_people)], device=poses.device)
     cell, other = ((comp[owner][:, None] == comp[None, :])
                    & (owner[:, None] != torch.arange(num_people, device=poses.device))).nonzero(as_tuple=True)
     own = (q - joints[label]).norm(dim=-1)  # [Q'] distance of each cell to its own joint
@@ -124,8 +108,9 @@ def merge_people_by_dspf(
     conflict = conflict.tolist()
     types = [set(present[i].nonzero().flatten().tolist()) for i in range(num_people)]
     members: Dict[int, List[int]] = {i: [i] for i in range(num_people)}
+    root = list(range(num_people))  # union-find of the merged groups
     for a, b in pairs:
-        ra, rb = find(a), find(b)
+        ra, rb = _find(root, a), _find(root, b)
         if ra == rb or types[ra] & types[rb]:
             continue
         clash = sum(conflict[x][y] + conflict[y][x] for x in members[ra] for y in members[rb])
@@ -144,17 +129,25 @@ def dspf_support(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,
     whose DSPF projection ``q + dspf(q)`` lies within ``radius`` of its nearest decoded joint and
     that joint is one of the person's (``poses`` ``[P, K, 3]``, input pixels): the cells that the
     DSPF gives to the person (the labelling of :func:`merge_people_by_dspf`)."""
-    label, joint_person = _label_cells(poses, person_cells, dspf, stride, radius)[3:]
+    label, joint_person = _label_cells(poses, person_cells, dspf, stride, radius)[3:5]
     return torch.bincount(joint_person[label], minlength=poses.shape[0]).to(poses.dtype)
 
 
+def _find(parent: List[int], i: int) -> int:
+    """Root of ``i`` in the union-find forest ``parent`` (with path halving)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
 def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int, radius: float,
-                 budget: int = 1 << 22) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+                 budget: int = 1 << 22) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The person cells whose projection ``q + dspf(q)`` lies within ``radius`` of its nearest
     joint of ``poses``: their ``rows``, ``cols``, positions ``q`` ``[Q', 2]`` and nearest joint
     ``label`` ``[Q']`` (index into the present joints of ``poses`` in row-major order; ties to the
-    first), and the person of every present joint ``[J]``. ``[cells, joints]`` distances are
-    computed in chunks of at most ``budget``."""
+    first), and the person ``[J]`` and position ``[J, 2]`` of every present joint.
+    ``[cells, joints]`` distances are computed in chunks of at most ``budget``."""
     present = poses[..., 2] > 0
     joint_person = present.nonzero(as_tuple=True)[0]  # [J]
     joints = poses[present][:, :2]
@@ -162,7 +155,7 @@ def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,
     q = torch.stack([cols, rows], dim=1).to(poses.dtype) * stride + stride // 2  # [Q, 2]
     if joints.shape[0] == 0 or rows.numel() == 0:
         empty = rows[:0]
-        return empty, empty, q[:0], empty, joint_person
+        return empty, empty, q[:0], empty, joint_person, joints
     proj = q + dspf[:, rows, cols].t().to(poses.dtype)
     nearest, label = [], []
     chunk = max(1, budget // joints.shape[0])
@@ -172,5 +165,5 @@ def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,
         label.append(i)
     nearest, label = torch.cat(nearest), torch.cat(label)
     labelled = nearest <= radius
-    return rows[labelled], cols[labelled], q[labelled], label[labelled], joint_person
+    return rows[labelled], cols[labelled], q[labelled], label[labelled], joint_person, joints
 

@@ -14,7 +14,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["person_scales", "assign_pixels", "assign_projections"]
+__all__ = ["person_scales", "assign_pixels", "assign_projections", "square_tiles"]
 
 
 def person_scales(poses: Tensor, min_scale: float = 1.0) -> Tensor:
@@ -105,11 +105,17 @@ def assign_pixels(
     xs = torch.arange(w, device=device, dtype=dtype) * stride + stride // 2
     rows, cols = pixels // w, pixels % w
     targets = torch.stack([xs[cols] + dspf[0].reshape(-1)[pixels], ys[rows] + dspf[1].reshape(-1)[pixels]], dim=1)
-    tiles_x = -(-w // tile)
-    tiles = (rows // tile) * tiles_x + cols // tile
-    instance[pixels] = assign_projections(targets, tiles, -(-h // tile) * tiles_x, poses, person_scores, budget,
+    tiles, num_tiles = square_tiles(rows, cols, (h, w), tile)
+    instance[pixels] = assign_projections(targets, tiles, num_tiles, poses, person_scores, budget,
                                           min_scale)
     return instance.view(h, w)
+
+
+def square_tiles(rows: Tensor, cols: Tensor, size: Tuple[int, int], tile: int) -> Tuple[Tensor, int]:
+    """The ``tile x tile`` square (row-major index) holding each pixel ``(rows, cols)`` ``[N]`` of an
+    ``(h, w)`` image, and the number of squares: the tiling :func:`assign_projections` prunes by."""
+    tiles_x = -(-size[1] // tile)
+    return (rows // tile) * tiles_x + cols // tile, -(-size[0] // tile) * tiles_x
 
 
 def assign_projections(
