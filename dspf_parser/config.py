@@ -197,6 +197,15 @@ def add_dspf_config(cfg: CN) -> None:
     # exact association, synthetic_humans_val AP^p_50 87.3 -> 90.9, pose AP 87.2 -> 89.8, crowd
     # split 71.2 -> 72.4 and 85.3 -> 86.2, --degrade 1 unchanged on both.
     cfg.MODEL.DSPF.INFERENCE.GROUPING_CONFIDENT_ABOVE = 0.95
+    # Resolve left and right once per decoded person (dspf_parser/ops/sides.py; not in the paper):
+    # a person whose head pixels are mostly hair faces away, otherwise the camera; its limb
+    # chains are oriented so that its left is the screen's right when it faces the camera, and
+    # its left/right part pixels take the side of the joint their DSPF vector reaches (Eq. 17)
+    # unless the part map prefers the other side by more than SIDE_KEEP_RATIO. The category-level
+    # sem_seg output takes the same sides. Only for schemas with Face and Hair parts (MHPv2).
+    cfg.MODEL.DSPF.INFERENCE.RESOLVE_SIDES = False
+    cfg.MODEL.DSPF.INFERENCE.SIDE_KEEP_RATIO = 50.0
+    cfg.MODEL.DSPF.INFERENCE.SIDE_KEEP_SUPPORT = 0.5
     # Set False to return only the category-level outputs (sem_seg, dspf).
     cfg.MODEL.DSPF.INFERENCE.INSTANCES_ON = True
 

@@ -166,3 +166,32 @@ def test_empty_cases():
     assert (assign_pixels(mask, dspf, poses, torch.ones(2), 4) == 2).all()
     assert (assign_pixels(mask, dspf, poses, torch.tensor([1.0, 0.0]), 4) == 0).all()
     assert person_scales(torch.zeros(0, 4, 3)).shape == (0,)
+
+
+def test_assign_projections_returns_each_pixel_argmin_joint():
+    """``return_joints``: the joint type of each pixel's least cost, as a dense loop over
+    (pixel, person, joint) finds it (0 where the pixel has no person)."""
+    g = torch.Generator().manual_seed(11)
+    num_pixels, num_people, k = 300, 7, 16
+    poses = torch.cat([torch.rand(num_people, k, 2, generator=g, dtype=torch.float64) * 100,
+                       torch.rand(num_people, k, 1, generator=g, dtype=torch.float64) * 0.9 + 0.1], dim=-1)
+    poses[..., 2][torch.rand(num_people, k, generator=g) < 0.3] = 0
+    poses[poses[..., 2] == 0] = 0
+    scores = torch.rand(num_people, generator=g, dtype=torch.float64) + 0.05
+    targets = torch.rand(num_pixels, 2, generator=g, dtype=torch.float64) * 100
+    tile_of = torch.randint(0, 9, (num_pixels,), generator=g)
+    owner, joint = assign_projections(targets, tile_of, 9, poses, scores, budget=53, return_joints=True)
+    scale = person_scales(poses)
+    for i in range(num_pixels):
+        best, arg = math.inf, (0, 0)
+        for p in range(num_people):
+            for j in range(k):
+                if poses[p, j, 2] <= 0:
+                    continue
+                cost = float((targets[i] - poses[p, j, :2]).norm()) / float(poses[p, j, 2] * scores[p] * scale[p])
+                if cost < best:
+                    best, arg = cost, (p + 1, j)
+        assert (int(owner[i]), int(joint[i])) == arg
+    assert torch.equal(owner, assign_projections(targets, tile_of, 9, poses, scores, budget=53))
+    empty = assign_projections(targets, tile_of, 9, poses[:0], scores[:0], return_joints=True)
+    assert all(torch.equal(t, torch.zeros(num_pixels, dtype=torch.long)) for t in empty)

@@ -14,6 +14,7 @@ from ..data.categories import get_schema
 from ..ops.decoding import ASSOCIATIONS, PERSON_SCORES, DecodingSettings, ParsedPeople, ParsingMaps, decode_maps, dense_outputs
 from ..ops.matching import matching_loss
 from ..ops.matching_targets import MATCHING_PROBLEMS, detected_limb_problems, ground_truth_limb_problems
+from ..ops.sides import SideLayout, swap_to_sides
 from .field_head import build_field_head
 from .loss_balancing import build_loss_balancer
 from .matching_layer import build_matching_layer
@@ -253,7 +254,10 @@ class DSPFParser(nn.Module):
             probs, dspf = dense_outputs(m, self.output_stride, (h, w), out_size)
             results.append({"sem_seg": probs, "dspf": dspf})
             if self.instances_on:
-                results[-1]["instances"] = people_to_instances(decode_maps(m, (h, w), out_size, self.decoding))
+                people = decode_maps(m, (h, w), out_size, self.decoding)
+                results[-1]["instances"] = people_to_instances(people)
+                if self.decoding.sides is not None:  # the category-level map takes the people's sides
+                    results[-1]["sem_seg"] = swap_to_sides(probs, people.part_labels, self.decoding.sides)
         return results
 
 
@@ -304,7 +308,17 @@ def inference_kwargs(cfg) -> Dict:
         "fragment_min_cells": inference.FRAGMENT_MIN_CELLS,
         "fragment_score": inference.FRAGMENT_SCORE,
         "min_person_scale": inference.MIN_PERSON_SCALE,
+        "sides": side_layout(cfg.MODEL.DSPF.SCHEMA) if inference.RESOLVE_SIDES else None,
+        "side_keep_ratio": inference.SIDE_KEEP_RATIO,
+        "side_keep_support": inference.SIDE_KEEP_SUPPORT,
     }
+
+
+def side_layout(schema_name: str) -> Optional[SideLayout]:
+    """The :class:`SideLayout` of a schema (``None`` for schemas without face and hair parts)."""
+    schema = get_schema(schema_name)
+    return SideLayout.from_schema(schema.part_classes, schema.part_flip, schema.keypoint_names,
+                                  schema.keypoint_flip, schema.limbs)
 
 
 def decoding_settings_from_cfg(cfg, **overrides) -> DecodingSettings:

@@ -13,5 +13,7 @@ position ``(x, y) = (j * s + s // 2, i * s + s // 2)``; vectors and joints are i
 * :mod:`.matching_targets` - ``ground_truth_limb_problems`` for the stage-two matching loss.
 * :mod:`.grouping` - ``group_people`` (head to foot), ``greedy_matching`` (Table 5 baselines).
 * :mod:`.pixel_assignment` - ``assign_pixels`` (Eq. 17).
+* :mod:`.sides` - ``person_facing``, ``orient_chains``, ``resolve_part_sides``: left and right
+  of the decoded people from the way each faces (an addition to the paper).
 * :mod:`.decoding` - ``parse_people``: the whole inference chain for one image.
 """

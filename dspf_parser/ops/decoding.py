@@ -24,6 +24,7 @@ from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
 from .pixel_assignment import assign_projections, square_tiles
+from .sides import SideLayout, chain_support, orient_chains, person_facing, resolve_part_sides
 from .targets import grid_footprint, sample_grid_at_pixels
 
 __all__ = [
@@ -124,6 +125,13 @@ class DecodingSettings:
             reliable, and people few cells point to rank lower.
         min_person_scale: floor (input px) of the person scale of Eq. 17
             (:func:`~dspf_parser.ops.pixel_assignment.person_scales`).
+        sides: resolve left and right per person from the way it faces (:mod:`.sides`; not in
+            the paper): its limb chains are oriented and its sided part pixels take the side of
+            their Eq. 17 joint. ``None``: the part map's argmax and the grouped joints as they are.
+        side_keep_ratio: with ``sides``, a pixel keeps its side when the part map prefers it
+            by more than this factor (:func:`~dspf_parser.ops.sides.resolve_part_sides`).
+        side_keep_support: with ``sides``, a limb chain whose left and right joints the keypoint
+            maps tell apart this well keeps its sides (:func:`~dspf_parser.ops.sides.chain_support`).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -151,6 +159,9 @@ class DecodingSettings:
     completeness_power: float = 0.0
     support_power: float = 0.0
     min_person_scale: float = 1.0
+    sides: Optional[SideLayout] = None
+    side_keep_ratio: float = 50.0
+    side_keep_support: float = 0.5
 
 
 @dataclass
@@ -553,22 +564,29 @@ def decode_maps(
     poses, person_scores, rank_scores = poses[order], person_scores[order], rank_scores[order]
     keep = rank_scores > s.min_person_score
     poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
+    support = chain_support(maps.heatmaps, poses, s.sides, s.stride) if s.sides is not None else None
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
     labels = part_labels(maps.part_probs, maps.part_stride, input_size, output_size,
                          grid_labels if maps.part_stride == s.stride else None)
-    instance_map = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride, input_size,
-                                         s.min_person_scale)
+    instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride,
+                                                         input_size, s.min_person_scale)
+    if s.sides is not None and poses.shape[0] > 0:
+        poses, labels = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
+                                       input_size)
     lap("pixel_assignment")
     return ParsedPeople(poses, rank_scores, instance_map, labels, times)
 
 
 def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,
-                          input_size: Tuple[int, int], min_scale: float = 1.0, tile: int = 16) -> Tensor:
+                          input_size: Tuple[int, int], min_scale: float = 1.0,
+                          tile: int = 16) -> Tuple[Tensor, Tensor, Tensor]:
     """Instance map ``[H', W']`` of Eq. 17 on every pixel whose part label ``labels`` ``[H', W']`` is
     not background, the DSPF ``[2, h, w]`` (input px) read at those pixels only
     (:func:`sample_at_pixels`, in output px) and the pixels tiled in ``tile x tile`` squares
-    for :func:`assign_projections`; ``poses`` in the output frame, ``min_scale`` in input px."""
+    for :func:`assign_projections`; ``poses`` in the output frame, ``min_scale`` in input px.
+    Also returns those pixels (flat indices ``[N]``) and the type ``[N]`` of each one's argmin
+    joint."""
     out_h, out_w = labels.shape
     pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
     scale = dspf.new_tensor([out_w / input_size[1], out_h / input_size[0]])
@@ -578,9 +596,36 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
     tiles, num_tiles = square_tiles(rows, cols, (out_h, out_w), tile)
     instance = torch.zeros(out_h * out_w, dtype=torch.long, device=labels.device)
     min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
-    instance[pixels] = assign_projections(targets, tiles, num_tiles, poses, person_scores,
-                                          min_scale=min_scale)
-    return instance.view(out_h, out_w)
+    instance[pixels], joints = assign_projections(targets, tiles, num_tiles, poses, person_scores,
+                                                  min_scale=min_scale, return_joints=True)
+    return instance.view(out_h, out_w), pixels, joints
+
+
+def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor, joints: Tensor,
+                   poses: Tensor, support: Tensor, settings: DecodingSettings,
+                   input_size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+    """People's facing, oriented limb chains and sided part pixels (:mod:`.sides`): the poses
+    ``[P, K, 3]`` (output frame) oriented, and the part labels ``[H', W']`` with the person pixels
+    ``pixels`` (their argmin joint types ``joints``, both ``[N]``) resolved; ``support`` the
+    chains' :func:`chain_support`."""
+    layout = settings.sides
+    flat = labels.reshape(-1).clone()
+    owner = instance_map.reshape(-1)[pixels]
+    facing = person_facing(flat[pixels], owner, joints, poses.shape[0], layout)
+    poses, perm = orient_chains(poses, facing, layout, support, settings.side_keep_support)
+    part_side = torch.as_tensor(layout.part_side, device=labels.device)
+    sided = ((owner > 0) & (part_side[flat[pixels]] > 0)).nonzero().squeeze(1)
+    pix, owner, joints = pixels[sided], owner[sided], joints[sided]
+    lab = flat[pix]
+    mate = torch.as_tensor(layout.part_mate, device=labels.device)[lab]
+    grid = maps.part_probs
+    dtype = grid.dtype if grid.is_floating_point() else torch.float32
+    cells, fx, fy = _pixel_footprints(pix, tuple(grid.shape[-2:]), maps.part_stride, input_size,
+                                      tuple(labels.shape), dtype)
+    values = _bilinear(grid.reshape(grid.shape[0], -1).to(dtype)[torch.stack([lab, mate])[:, None], cells[None]],
+                       fx, fy)  # [2, N]: the label's and its mirror's
+    flat[pix] = resolve_part_sides(lab, perm[owner - 1, joints], values, layout, settings.side_keep_ratio)
+    return poses, flat.view(labels.shape)
 
 
 def _grid_person(maps: ParsingMaps, stride: int, grid_labels: Optional[Tensor] = None) -> Tensor:

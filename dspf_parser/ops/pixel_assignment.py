@@ -126,7 +126,8 @@ def assign_projections(
     person_scores: Tensor,
     budget: int = 1 << 22,
     min_scale: float = 1.0,
-) -> Tensor:
+    return_joints: bool = False,
+):
     """Eq. 17 for a list of person pixels given by their projected points: the engine of
     :func:`assign_pixels`, for callers that have the points already (``decode_maps`` samples
     the DSPF at the person pixels of the output image only).
@@ -138,15 +139,23 @@ def assign_projections(
             any grouping gives the same exact result.
         num_tiles: number of tiles.
         poses, person_scores, budget, min_scale: as in :func:`assign_pixels`.
+        return_joints: also return the joint types.
 
     Returns:
-        ``[N]`` long: ``1 + `` the index of each pixel's person, 0 where every cost is infinite.
+        ``[N]`` long: ``1 + `` the index of each pixel's person, 0 where every cost is infinite;
+        with ``return_joints`` also ``[N]`` long: the type of the joint whose cost is the
+        pixel's minimum (0 where the person is 0).
     """
     device, dtype = targets.device, targets.dtype
     num_people, num_types = poses.shape[:2]
     owner = torch.zeros(targets.shape[0], dtype=torch.long, device=device)
+    joint = torch.zeros_like(owner)
+
+    def result():
+        return (owner, joint) if return_joints else owner
+
     if num_people == 0 or num_types == 0 or targets.shape[0] == 0:
-        return owner
+        return result()
     px, py = targets[:, 0], targets[:, 1]
     inf = torch.tensor(math.inf, device=device, dtype=dtype)
     box = torch.stack([
@@ -163,7 +172,7 @@ def assign_projections(
     inv_weight2 = torch.where(usable, weight.reshape(-1).clamp_min(1e-12) ** -2, torch.zeros((), dtype=dtype))
     jx, jy = poses[..., 0].reshape(-1).to(dtype), poses[..., 1].reshape(-1).to(dtype)  # [P*K]
     if not bool(usable.any()):
-        return owner
+        return result()
     # Bounds of the costs over each used tile's box [x0, x1] x [y0, y1], first per person (its
     # usable joints' box and smallest weight: near^2 and far^2 box-to-box distances times it),
     # then per joint of the persons left. A pixel's best joint survives both: its cost is at
@@ -188,7 +197,7 @@ def assign_projections(
     pair, member = (lower <= best[tile_of][:, None]).nonzero(as_tuple=True)  # joints ascending per tile
     row, flat_joint = tile_of[pair], joints[pair, member]
     if row.numel() == 0:
-        return owner
+        return result()
     counts = torch.bincount(row, minlength=tile_ids.numel())
     num_cand = int(counts.max())
     slot = torch.arange(row.numel(), device=device) - (counts.cumsum(0) - counts)[row]
@@ -206,9 +215,11 @@ def assign_projections(
         tile = tiles[sl]
         cost = ((px[sl, None] - cand_x[tile]) ** 2 + (py[sl, None] - cand_y[tile]) ** 2) * cand_w[tile]  # [c, C]
         best, which = cost.min(dim=1)  # ties: the first, i.e. the lower person
-        person = cand[tile].gather(1, which[:, None])[:, 0] // num_types
-        owner[sl] = torch.where(torch.isfinite(best), person + 1, torch.zeros_like(person))
-    return owner
+        flat = cand[tile].gather(1, which[:, None])[:, 0]
+        found = torch.isfinite(best)
+        owner[sl] = torch.where(found, flat // num_types + 1, torch.zeros_like(flat))
+        joint[sl] = torch.where(found, flat % num_types, torch.zeros_like(flat))
+    return result()
 
 
 def _box_distances2(boxes: Tensor, others: Tensor) -> Tuple[Tensor, Tensor]:

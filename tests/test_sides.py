@@ -1,0 +1,188 @@
+"""Left/right resolution of decoded people (dspf_parser.ops.sides): hand-computed cases, the
+schemas' layouts, and the decoding of exact maps unchanged by it."""
+import os
+import sys
+
+import pytest
+import torch
+
+from dspf_parser.data.categories import DENSEPOSE_SCHEMA, MHP_V2_SCHEMA, PASCAL_PERSON_PART_SCHEMA
+from dspf_parser.modeling.meta_arch import side_layout
+from dspf_parser.ops.sides import (
+    SideLayout, chain_support, orient_chains, person_facing, resolve_part_sides, side_of_name, swap_to_sides,
+)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+
+PARTS = MHP_V2_SCHEMA.part_classes
+JOINTS = MHP_V2_SCHEMA.keypoint_names
+P, J = PARTS.index, JOINTS.index
+LAYOUT = side_layout("mhp_v2")
+
+
+def test_side_of_name():
+    assert [side_of_name(n) for n in ("Left-arm", "UpperRight-Leg", "left_wrist", "Face", "Thorax")] == [1, 2, 1, 0, 0]
+
+
+def test_mhp_v2_layout_by_name():
+    """Chains rooted at the left hip and the left shoulder (MHPv2's 16 joints), each paired
+    with its mirror, the root first; their torso-half centre joints as references."""
+    lay = LAYOUT
+    assert (lay.face_class, lay.hair_class) == (P("Face"), P("Hair"))
+    hips = ((J("Left-hip"), J("Right-hip")), (J("Left-knee"), J("Right-knee")), (J("Left-ankle"), J("Right-ankle")))
+    shoulders = ((J("Left-shoulder"), J("Right-shoulder")), (J("Left-elbow"), J("Right-elbow")),
+                 (J("Left-wrist"), J("Right-wrist")))
+    assert sorted(lay.chains) == sorted((hips, shoulders))
+    refs = dict(zip(lay.chains, lay.chain_refs))
+    assert refs[hips] == (J("Pelvis"),) and refs[shoulders] == (J("Thorax"), J("Upper-neck"))
+    assert set(lay.head) == {J("Upper-neck"), J("Head-top")}
+    assert lay.part_mate[P("Left-arm")] == P("Right-arm") and lay.part_mate[P("Right-shoe")] == P("Left-shoe")
+    assert lay.part_mate[P("Pants")] == P("Pants") and lay.part_side[P("Pants")] == 0
+    assert lay.part_side[P("Left-leg")] == 1 and lay.part_side[P("Right-foot")] == 2
+    assert lay.keypoint_side[J("Right-ankle")] == 2 and lay.keypoint_side[J("Pelvis")] == 0
+
+
+def test_schemas_without_face_and_hair_have_no_layout():
+    for schema in (DENSEPOSE_SCHEMA, PASCAL_PERSON_PART_SCHEMA):
+        assert side_layout(schema.name) is None
+    # Face and hair but no hip or shoulder joints: nothing to orient.
+    assert SideLayout.from_schema(("Background", "Face", "Hair"), (0, 1, 2), ("Head-top", "Thorax"), (0, 1),
+                                  [(0, 1)]) is None
+
+
+def test_person_facing_counts_head_pixels_only():
+    """Person 1: 6 face + 2 hair head pixels (share 0.75: camera); person 2: 1 face + 19 hair
+    (0.05 is not below 0.05: undecided); person 3: 20 hair (away) and 9 face pixels whose argmin
+    joint is a shoulder (not head pixels); person 4: 3 head pixels (too few); person 5: 1 face,
+    6 hair (0.14: undecided)."""
+    head, shoulder = J("Head-top"), J("Left-shoulder")
+    face, hair = P("Face"), P("Hair")
+    rows = [(face, 1, head)] * 6 + [(hair, 1, head)] * 2 + [(face, 2, head)] + [(hair, 2, J("Upper-neck"))] * 19
+    rows += [(hair, 3, head)] * 20 + [(face, 3, shoulder)] * 9 + [(face, 4, head)] * 3
+    rows += [(face, 5, head)] + [(hair, 5, head)] * 6 + [(P("Pants"), 5, head)] * 50 + [(face, 0, 0)] * 30
+    labels, owners, joints = (torch.tensor(c) for c in zip(*rows))
+    facing = person_facing(labels, owners, joints, 5, LAYOUT)
+    assert facing.tolist() == [1.0, 0.0, -1.0, 0.0, 0.0]
+
+
+def upright_pose(left_x=60.0, right_x=40.0):
+    """One upright person (image y down), torso from y 80 (hips) to 40 (shoulders); the left
+    shoulder, elbow and wrist at ``left_x``, the right ones at ``right_x``; hips likewise."""
+    pose = torch.zeros(len(JOINTS), 3)
+    at = {"Thorax": (50, 40), "Upper-neck": (50, 30), "Head-top": (50, 15), "Pelvis": (50, 80),
+          "Left-shoulder": (left_x, 40), "Left-elbow": (left_x + 2, 60), "Left-wrist": (left_x + 4, 78),
+          "Right-shoulder": (right_x, 40), "Right-elbow": (right_x - 2, 60), "Right-wrist": (right_x - 4, 78),
+          "Left-hip": (left_x - 4, 80), "Left-knee": (left_x - 4, 110), "Left-ankle": (left_x - 4, 140),
+          "Right-hip": (right_x + 4, 80), "Right-knee": (right_x + 4, 110), "Right-ankle": (right_x + 4, 140)}
+    for name, (x, y) in at.items():
+        pose[J(name)] = torch.tensor([x, y, 1.0])
+    return pose
+
+
+def test_orient_chains_by_facing():
+    """Left joints on the screen's right: right for a person facing the camera, swapped (both
+    chains, every joint, the permutation saying so) for one facing away; undecided: kept."""
+    pose = upright_pose()
+    poses = pose[None].repeat(3, 1, 1)
+    out, perm = orient_chains(poses, torch.tensor([1.0, -1.0, 0.0]), LAYOUT)
+    assert torch.equal(out[0], pose) and torch.equal(out[2], pose)
+    assert torch.equal(perm[0], torch.arange(16)) and torch.equal(perm[2], torch.arange(16))
+    flip = torch.tensor(MHP_V2_SCHEMA.keypoint_flip)
+    assert torch.equal(out[1], pose[flip]) and torch.equal(perm[1], flip)
+
+
+def test_orient_chains_keeps_supported_chains_side_views_and_coincident_roots():
+    pose = upright_pose()
+    facing = torch.tensor([-1.0])
+    shoulders = next(i for i, c in enumerate(LAYOUT.chains) if c[0][0] == J("Left-shoulder"))
+    support = torch.zeros(1, 2)
+    support[0, shoulders] = 0.6  # the keypoint maps back the arms: only the legs swap
+    out, perm = orient_chains(pose[None], facing, LAYOUT, support, keep_support=0.5)
+    for name in ("Left-shoulder", "Right-wrist"):
+        assert torch.equal(out[0, J(name)], pose[J(name)]) and perm[0, J(name)] == J(name)
+    assert torch.equal(out[0, J("Left-knee")], pose[J("Right-knee")]) and perm[0, J("Left-knee")] == J("Right-knee")
+    # Seen from the side: the shoulders 12 px apart along the torso axis, 2 px across it.
+    side = upright_pose(left_x=49.0, right_x=51.0)
+    side[J("Left-shoulder"), 1] = 46.0
+    side[J("Right-hip"), 0], side[J("Left-hip"), 0] = 50.0, 50.0
+    side[J("Right-hip"), 1] = 70.0  # hips 10 px apart along the axis, 0 across
+    out, perm = orient_chains(side[None], facing, LAYOUT)
+    assert torch.equal(out[0], side) and torch.equal(perm[0], torch.arange(16))
+    # A missing mate: the left shoulder alone on the screen's left of the thorax, facing the
+    # camera, moves to the right chain.
+    alone = upright_pose(left_x=40.0, right_x=60.0)
+    alone[J("Right-shoulder")] = 0
+    out, _ = orient_chains(alone[None], torch.tensor([1.0]), LAYOUT)
+    assert torch.equal(out[0, J("Right-shoulder")], alone[J("Left-shoulder")]) and out[0, J("Left-shoulder"), 2] == 0
+    assert torch.equal(out[0, J("Right-wrist")], alone[J("Left-wrist")])
+
+
+def test_chain_support_on_hand_made_maps():
+    """Exact disks (3x3 cells): each present joint on its own map only (contrast 1); a chain whose left and
+    right joints were grouped the wrong way round reads -1; maps that do not tell the sides
+    apart read 0; a chain whose mirror is missing is judged on its own joints."""
+    stride, h, w = 4, 48, 24
+    pose = upright_pose()
+    maps = torch.zeros(16, h, w)
+    for j in range(16):
+        x, y = pose[j, :2]
+        r, c = int((y - 2) // stride), int((x - 2) // stride)
+        maps[j, r - 1:r + 2, c - 1:c + 2] = 1.0  # a 3x3-cell disk
+    got = chain_support(maps, pose[None], LAYOUT, stride)
+    assert got.tolist() == [[1.0, 1.0]]
+    swapped = pose[torch.tensor(MHP_V2_SCHEMA.keypoint_flip)]
+    assert chain_support(maps, swapped[None], LAYOUT, stride).tolist() == [[-1.0, -1.0]]
+    blind = maps.clone()
+    for chain in LAYOUT.chains:
+        for a, b in chain:
+            blind[a] = blind[b] = torch.maximum(maps[a], maps[b])
+    assert chain_support(blind, pose[None], LAYOUT, stride).tolist() == [[0.0, 0.0]]
+    half = pose.clone()
+    half[[J("Right-hip"), J("Right-knee"), J("Right-ankle")]] = 0
+    hips = next(i for i, c in enumerate(LAYOUT.chains) if c[0][0] == J("Left-hip"))
+    assert chain_support(maps, half[None], LAYOUT, stride)[0, hips] == 1.0
+
+
+def test_resolve_part_sides_hand_case():
+    labels = torch.tensor([P("Left-arm"), P("Left-arm"), P("Right-leg"), P("Face"), P("Left-arm"), P("Left-shoe")])
+    joints = torch.tensor([J("Right-elbow"), J("Left-elbow"), J("Left-knee"), J("Right-wrist"), J("Thorax"),
+                           J("Right-ankle")])
+    values = torch.tensor([[0.5, 0.9, 0.6, 1.0, 0.9, 0.99], [0.4, 0.1, 0.3, 0.0, 0.1, 0.01]])
+    got = resolve_part_sides(labels, joints, values, LAYOUT, keep_ratio=50.0)
+    # 0: right joint, the map barely prefers left -> Right-arm; 1: agrees; 2: left joint ->
+    # Left-leg; 3: a centre class; 4: a centre joint; 5: the map prefers Left-shoe 99:1 > 50:1.
+    assert got.tolist() == [P("Right-arm"), P("Left-arm"), P("Left-leg"), P("Face"), P("Left-arm"), P("Left-shoe")]
+
+
+def test_swap_to_sides_exchanges_the_two_classes_only():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(len(PARTS), 5, 7, generator=g).softmax(dim=0)
+    probs[P("Left-arm"), :2] += 5  # rows 0-1: Left-arm on top
+    probs = probs / probs.sum(dim=0, keepdim=True)
+    labels = probs.argmax(dim=0)
+    labels[0] = P("Right-arm")  # resolved to the other side on row 0
+    out = swap_to_sides(probs, labels, LAYOUT)
+    assert torch.equal(out.argmax(dim=0), labels)
+    assert torch.allclose(out.sum(dim=0), torch.ones(5, 7))
+    assert torch.equal(out[P("Right-arm"), 0], probs[P("Left-arm"), 0])
+    assert torch.equal(out[P("Left-arm"), 0], probs[P("Right-arm"), 0])
+    assert torch.equal(out[:, 1:], probs[:, 1:])
+    assert swap_to_sides(probs, probs.argmax(dim=0), LAYOUT) is probs
+
+
+def test_exact_maps_decode_the_same_with_sides(tmp_path):
+    """The oracle on synthetic val images: exact maps (one-hot part map, exact keypoint disks)
+    and one damage level give the same figures whether the sides are resolved or not."""
+    import oracle_eval
+
+    def run(resolve):
+        args = ["--config-file", "configs/synthetic/dspf_R18_tiny.yaml", "--dataset", "synthetic_humans_val",
+                "--association", "exact", "--degrade", "0", "1", "--limit", "8",
+                "--opts", "MODEL.DSPF.INFERENCE.RESOLVE_SIDES", str(resolve)]
+        return {r["degrade"]: r for r in oracle_eval.main(args)}
+
+    off, on = run(False), run(True)
+    keys = ("AP_p_50", "AP_p_vol", "PCP_50", "AP_r_vol", "pose_AP")
+    for level in (0, 1):
+        assert {k: on[level][k] for k in keys} == pytest.approx({k: off[level][k] for k in keys})
+    assert on[0]["AP_p_50"] >= 90
