@@ -26,6 +26,14 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF = CN()
     # Label space (see dspf_parser.data.categories.SCHEMAS): part classes, joints, limbs, flips.
     cfg.MODEL.DSPF.SCHEMA = "mhp_v2"
+    # What the sided part, joint and limb channels mean (dspf_parser/ops/sides.py; not in the
+    # paper): "anatomical" (the person's own left, as annotated) or "camera" (the person's own
+    # left if it faced the camera: the training targets of a person facing away, by its annotated
+    # face and hair pixels, have left and right exchanged, so every sided channel is a local,
+    # screen-side property; the decoding exchanges them back for the people it finds facing
+    # away, whatever MODEL.DSPF.INFERENCE.RESOLVE_SIDES says). Only for schemas with Face and
+    # Hair part classes.
+    cfg.MODEL.DSPF.SIDE_LABELS = "anatomical"
     # Stride of every head's output grid (and of the dense targets).
     cfg.MODEL.DSPF.COMMON_STRIDE = 4
     # Normalisation in the heads: "GN", "BN", "SyncBN" or "" (none).

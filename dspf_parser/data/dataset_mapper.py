@@ -1,7 +1,7 @@
 """Train/test mapper: reads an image and its people and builds every target of the network."""
 import copy
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from detectron2.utils.file_io import PathManager
 from PIL import Image, ImageOps
 
 from ..config import check_train_input_keys
+from ..ops.sides import SIDE_LABELS, SideLayout, person_facing
 from ..ops.targets import dspf_targets, keypoint_targets, limb_targets
 from .annotations import load_human_annotations
 from .categories import HumanSchema, get_schema
@@ -149,8 +150,9 @@ class DSPFDatasetMapper:
       visible pixels, or of the visible joints for people with no pixel left).
 
     ``h, w = ceil(H / stride), ceil(W / stride)``. Horizontal flips swap left/right part labels
-    and joint types via the schema. Test mode returns only the (resized) ``image`` with the dict's
-    metadata.
+    and joint types via the schema; with ``side_labels="camera"`` (``MODEL.DSPF.SIDE_LABELS``) so do
+    the people facing away (their part labels, keypoint types and hence limbs). Test mode returns
+    only the (resized) ``image`` with the dict's metadata.
 
     Bad samples (``DATALOADER.BAD_SAMPLES``): every problem of a sample's files (missing,
     corrupt or truncated image, image size different from the dict's ``height``/``width``,
@@ -182,6 +184,7 @@ class DSPFDatasetMapper:
         limb_sigma: float,
         ignore_value: int = 255,
         bad_samples: str = "error",
+        side_labels: str = "anatomical",
     ):
         if bad_samples not in BAD_SAMPLE_POLICIES:
             raise ValueError(f"DATALOADER.BAD_SAMPLES must be one of {BAD_SAMPLE_POLICIES}, got {bad_samples!r}")
@@ -194,6 +197,10 @@ class DSPFDatasetMapper:
         self.limb_sigma = limb_sigma
         self.ignore_value = ignore_value
         self._part_flip_lut = np.asarray(schema.part_flip, dtype=np.uint8)
+        if side_labels not in SIDE_LABELS:
+            raise ValueError(f"MODEL.DSPF.SIDE_LABELS must be one of {SIDE_LABELS}, got {side_labels!r}")
+        #: With ``side_labels="camera"``, the layout that finds the people facing away.
+        self.side_layout = SideLayout.of(schema, side_labels) if side_labels == "camera" else None
         self.bad_samples = bad_samples
         #: Samples skipped by this mapper in this process (``bad_samples="skip"``).
         self.num_skipped = 0
@@ -213,6 +220,7 @@ class DSPFDatasetMapper:
             "limb_sigma": cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA,
             "ignore_value": cfg.MODEL.DSPF.PART_HEAD.IGNORE_VALUE,
             "bad_samples": cfg.DATALOADER.BAD_SAMPLES,
+            "side_labels": cfg.MODEL.DSPF.SIDE_LABELS,
         }
 
     def __call__(self, dataset_dict: Dict) -> Optional[Dict]:
@@ -279,6 +287,8 @@ class DSPFDatasetMapper:
         part_map = np.where(scored, part_map, self.ignore_value).astype(np.int64)
         instance_map = np.where(scored, instance_map, 0).astype(np.int64)
         keypoints = transform_keypoints(gt.keypoints, transforms, (h, w), list(self.schema.keypoint_flip))
+        if self.side_layout is not None:
+            part_map, keypoints = self._camera_sides(gt, part_map, instance_map, keypoints)
 
         kp = torch.from_numpy(keypoints)
         inst = torch.from_numpy(instance_map)
@@ -300,6 +310,22 @@ class DSPFDatasetMapper:
             instances=self._instances(inst, kp, (h, w)),
         )
         return dataset_dict
+
+    def _camera_sides(self, gt, part_map: np.ndarray, instance_map: np.ndarray,
+                      keypoints: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """``MODEL.DSPF.SIDE_LABELS camera``: the people facing away (by the face and hair pixels
+        of their annotation, :func:`person_facing` as the decoding judges them) exchange left
+        and right in ``part_map`` ``[H, W]`` and ``keypoints`` ``[P, K, 3]`` (after the
+        augmentation; facing is unchanged by it)."""
+        layout = self.side_layout
+        num_people = keypoints.shape[0]
+        facing = person_facing(torch.from_numpy(gt.part_map.astype(np.int64).ravel()),
+                               torch.from_numpy(gt.instance_map.astype(np.int64).ravel()), None, num_people, layout)
+        away = np.concatenate([[False], (facing < 0).numpy()])  # by instance id
+        flip = away[instance_map] & (part_map != self.ignore_value)
+        part_map = np.where(flip, np.asarray(layout.part_mate)[np.where(flip, part_map, 0)], part_map)
+        keypoints = np.where(away[1:, None, None], keypoints[:, list(layout.keypoint_mate)], keypoints)
+        return part_map, keypoints
 
     @staticmethod
     def _instances(instance_map: torch.Tensor, keypoints: torch.Tensor, image_size) -> Instances:

@@ -308,17 +308,17 @@ def inference_kwargs(cfg) -> Dict:
         "fragment_min_cells": inference.FRAGMENT_MIN_CELLS,
         "fragment_score": inference.FRAGMENT_SCORE,
         "min_person_scale": inference.MIN_PERSON_SCALE,
-        "sides": side_layout(cfg.MODEL.DSPF.SCHEMA) if inference.RESOLVE_SIDES else None,
+        "sides": side_layout(cfg.MODEL.DSPF.SCHEMA, cfg.MODEL.DSPF.SIDE_LABELS) if (
+            inference.RESOLVE_SIDES or cfg.MODEL.DSPF.SIDE_LABELS == "camera") else None,
         "side_keep_ratio": inference.SIDE_KEEP_RATIO,
         "side_keep_support": inference.SIDE_KEEP_SUPPORT,
+        "side_labels": cfg.MODEL.DSPF.SIDE_LABELS,
     }
 
 
-def side_layout(schema_name: str) -> Optional[SideLayout]:
-    """The :class:`SideLayout` of a schema (``None`` for schemas without face and hair parts)."""
-    schema = get_schema(schema_name)
-    return SideLayout.from_schema(schema.part_classes, schema.part_flip, schema.keypoint_names,
-                                  schema.keypoint_flip, schema.limbs)
+def side_layout(schema_name: str, side_labels: str = "anatomical") -> Optional[SideLayout]:
+    """The :class:`SideLayout` of a registered schema (:meth:`SideLayout.of`)."""
+    return SideLayout.of(get_schema(schema_name), side_labels)
 
 
 def decoding_settings_from_cfg(cfg, **overrides) -> DecodingSettings:

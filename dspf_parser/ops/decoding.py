@@ -24,7 +24,7 @@ from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
 from .pixel_assignment import assign_projections, square_tiles
-from .sides import SideLayout, chain_support, orient_chains, person_facing, resolve_part_sides
+from .sides import SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides
 from .targets import grid_footprint, sample_grid_at_pixels
 
 __all__ = [
@@ -132,6 +132,11 @@ class DecodingSettings:
             by more than this factor (:func:`~dspf_parser.ops.sides.resolve_part_sides`).
         side_keep_support: with ``sides``, a limb chain whose left and right joints the keypoint
             maps tell apart this well keeps its sides (:func:`~dspf_parser.ops.sides.chain_support`).
+        side_labels: what the maps' left and right mean: ``"anatomical"`` (the person's own, as
+            annotated) or ``"camera"`` (the person's own if it faced the camera: the targets of
+            ``MODEL.DSPF.SIDE_LABELS camera``); with ``"camera"`` the chains are oriented for a
+            person facing the camera and people found facing away then exchange their sides
+            (:func:`~dspf_parser.ops.sides.face_camera`). Needs ``sides``.
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -162,6 +167,7 @@ class DecodingSettings:
     sides: Optional[SideLayout] = None
     side_keep_ratio: float = 50.0
     side_keep_support: float = 0.5
+    side_labels: str = "anatomical"
 
 
 @dataclass
@@ -610,12 +616,14 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     chains' :func:`chain_support`."""
     layout = settings.sides
     flat = labels.reshape(-1).clone()
-    owner = instance_map.reshape(-1)[pixels]
-    facing = person_facing(flat[pixels], owner, joints, poses.shape[0], layout)
-    poses, perm = orient_chains(poses, facing, layout, support, settings.side_keep_support)
+    all_owners = instance_map.reshape(-1)[pixels]
+    camera = settings.side_labels == "camera"  # the maps' sides are those of a person facing the camera
+    facing = person_facing(flat[pixels], all_owners, joints, poses.shape[0], layout)
+    poses, perm = orient_chains(poses, torch.ones_like(facing) if camera else facing, layout, support,
+                                settings.side_keep_support)
     part_side = torch.as_tensor(layout.part_side, device=labels.device)
-    sided = ((owner > 0) & (part_side[flat[pixels]] > 0)).nonzero().squeeze(1)
-    pix, owner, joints = pixels[sided], owner[sided], joints[sided]
+    sided = ((all_owners > 0) & (part_side[flat[pixels]] > 0)).nonzero().squeeze(1)
+    pix, owner, joints = pixels[sided], all_owners[sided], joints[sided]
     lab = flat[pix]
     mate = torch.as_tensor(layout.part_mate, device=labels.device)[lab]
     grid = maps.part_probs
@@ -625,6 +633,8 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     values = _bilinear(grid.reshape(grid.shape[0], -1).to(dtype)[torch.stack([lab, mate])[:, None], cells[None]],
                        fx, fy)  # [2, N]: the label's and its mirror's
     flat[pix] = resolve_part_sides(lab, perm[owner - 1, joints], values, layout, settings.side_keep_ratio)
+    if camera:  # people facing away take their own sides
+        poses, flat[pixels] = face_camera(poses, flat[pixels], all_owners, facing < 0, layout)
     return poses, flat.view(labels.shape)
 
 

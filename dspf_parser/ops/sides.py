@@ -18,6 +18,11 @@ The decoded person resolves it once for all of its pixels and joints:
    takes the side of the joint that its DSPF vector reaches (the argmin joint of Eq. 17), unless
    the part map prefers the other side by more than ``keep_ratio``.
 
+With camera-frame labels (``MODEL.DSPF.SIDE_LABELS camera``) the network is trained on targets
+whose people facing away have left and right exchanged (:func:`person_facing` on the annotation,
+:func:`face_camera`); the decoding then orients and relabels as if everyone faced the camera and
+exchanges the sides of the people found facing away back (:func:`face_camera` again).
+
 Pure torch, no Python loop over people or pixels. Schemas without ``Face`` and ``Hair`` classes or
 without head, shoulder and hip joints have no :class:`SideLayout` (nothing to resolve).
 """
@@ -27,7 +32,12 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["SideLayout", "chain_support", "person_facing", "orient_chains", "resolve_part_sides", "side_of_name", "swap_to_sides"]
+__all__ = ["SIDE_LABELS", "SideLayout", "chain_support", "face_camera", "person_facing", "orient_chains", "resolve_part_sides", "side_of_name", "swap_to_sides"]
+
+
+#: What the sided channels of the maps mean (``MODEL.DSPF.SIDE_LABELS``): the person's own side
+#: as annotated, or its own side if it faced the camera.
+SIDE_LABELS = ("anatomical", "camera")
 
 
 def side_of_name(name: str) -> int:
@@ -45,6 +55,7 @@ class SideLayout:
         part_side: per part class, 0 centre, 1 left, 2 right.
         part_mate: per part class, its mirror class (itself for a centre class).
         keypoint_side: per joint type, 0 centre, 1 left, 2 right.
+        keypoint_mate: per joint type, its mirror type (itself for a centre joint).
         head: joint types of the head (``*head*``, ``*neck*``): their pixels tell the facing.
         upper, lower: joint types of the upper (shoulders, thorax, neck) and lower (hips,
             pelvis) torso: the torso axis points from the lower mean to the upper mean.
@@ -59,11 +70,31 @@ class SideLayout:
     part_side: Tuple[int, ...]
     part_mate: Tuple[int, ...]
     keypoint_side: Tuple[int, ...]
+    keypoint_mate: Tuple[int, ...]
     head: Tuple[int, ...]
     upper: Tuple[int, ...]
     lower: Tuple[int, ...]
     chains: Tuple[Tuple[Tuple[int, int], ...], ...]
     chain_refs: Tuple[Tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, schema, side_labels: str = "anatomical") -> Optional["SideLayout"]:
+        """:meth:`from_schema` of an object with a schema's fields (``name``, ``part_classes``,
+        ``part_flip``, ``keypoint_names``, ``keypoint_flip``, ``limbs``: a ``HumanSchema``).
+
+        Raises:
+            ValueError: for an unknown ``side_labels`` (``MODEL.DSPF.SIDE_LABELS``, one of
+                :data:`SIDE_LABELS`), or ``"camera"`` with a schema that has no layout (nothing
+                tells which way its people face).
+        """
+        if side_labels not in SIDE_LABELS:
+            raise ValueError(f"MODEL.DSPF.SIDE_LABELS must be one of {SIDE_LABELS}, got {side_labels!r}")
+        layout = cls.from_schema(schema.part_classes, schema.part_flip, schema.keypoint_names,
+                                 schema.keypoint_flip, schema.limbs)
+        if layout is None and side_labels == "camera":
+            raise ValueError(f"MODEL.DSPF.SIDE_LABELS camera needs Face and Hair part classes and shoulder "
+                             f"and hip joints; schema {schema.name!r} has not")
+        return layout
 
     @classmethod
     def from_schema(cls, part_classes: Sequence[str], part_flip: Sequence[int], keypoint_names: Sequence[str],
@@ -102,10 +133,11 @@ class SideLayout:
             half = upper if root in upper else lower
             refs.append(tuple(j for j in half if kside[j] == 0))
         return cls(low.index("face"), low.index("hair"), tuple(side_of_name(n) for n in part_classes),
-                   tuple(int(m) for m in part_flip), kside, head, upper, lower, tuple(chains), tuple(refs))
+                   tuple(int(m) for m in part_flip), kside, tuple(int(m) for m in keypoint_flip), head, upper,
+                   lower, tuple(chains), tuple(refs))
 
 
-def person_facing(labels: Tensor, owners: Tensor, joint_types: Tensor, num_people: int, layout: SideLayout,
+def person_facing(labels: Tensor, owners: Tensor, joint_types: Optional[Tensor], num_people: int, layout: SideLayout,
                   min_head_pixels: int = 4, away_below: float = 0.12, camera_above: float = 0.15) -> Tensor:
     """Which way each person faces, from its head pixels: the person pixels whose argmin joint
     of Eq. 17 is a head joint (:attr:`SideLayout.head`), so that the pixels of another person's
@@ -114,7 +146,8 @@ def person_facing(labels: Tensor, owners: Tensor, joint_types: Tensor, num_peopl
     Args:
         labels: ``[N]`` long part labels of person pixels.
         owners: ``[N]`` long ``p + 1`` of the pixel's person ``p`` (0: none).
-        joint_types: ``[N]`` long type of each pixel's argmin joint.
+        joint_types: ``[N]`` long type of each pixel's argmin joint; ``None``: every face and
+            hair pixel of a person counts (annotated people, whose pixels are their own).
         num_people: ``P``.
         layout: the schema's :class:`SideLayout`.
         min_head_pixels: a person with fewer face + hair head pixels is undecided.
@@ -130,9 +163,11 @@ def person_facing(labels: Tensor, owners: Tensor, joint_types: Tensor, num_peopl
     Returns:
         ``[P]`` float: 1 facing the camera, -1 facing away, 0 undecided.
     """
-    is_head = torch.zeros(len(layout.keypoint_side), dtype=torch.bool, device=labels.device)
-    is_head[list(layout.head)] = True
-    ids = torch.where(is_head[joint_types], owners, torch.zeros_like(owners))
+    ids = owners
+    if joint_types is not None:
+        is_head = torch.zeros(len(layout.keypoint_side), dtype=torch.bool, device=labels.device)
+        is_head[list(layout.head)] = True
+        ids = torch.where(is_head[joint_types], owners, torch.zeros_like(owners))
     face = torch.bincount(ids[labels == layout.face_class], minlength=num_people + 1)[1:num_people + 1]
     hair = torch.bincount(ids[labels == layout.hair_class], minlength=num_people + 1)[1:num_people + 1]
     head = face + hair
@@ -241,6 +276,29 @@ def orient_chains(poses: Tensor, facing: Tensor, layout: SideLayout, support: Op
             perm[:, a] = torch.where(swap, b, a)
             perm[:, b] = torch.where(swap, a, b)
     return out, perm
+
+
+def face_camera(poses: Tensor, labels: Tensor, owners: Tensor, away: Tensor, layout: SideLayout) -> Tuple[Tensor, Tensor]:
+    """Exchange left and right of the people in ``away``: their joint types and their part
+    labels. It turns anatomical labels into camera-frame ones (``MODEL.DSPF.SIDE_LABELS
+    camera``: the side a part would have if its person faced the camera) and back: it is its
+    own inverse.
+
+    Args:
+        poses: ``[P, K, 3]``.
+        labels: ``[N]`` long part labels of person pixels.
+        owners: ``[N]`` long ``p + 1`` of each pixel's person ``p`` (0: none).
+        away: ``[P]`` bool, the people to exchange.
+        layout: the schema's :class:`SideLayout`.
+
+    Returns:
+        The poses ``[P, K, 3]`` and the labels ``[N]``.
+    """
+    mate = torch.as_tensor(layout.keypoint_mate, device=poses.device)
+    poses = torch.where(away[:, None, None], poses[:, mate], poses)
+    flip = torch.cat([away.new_zeros(1), away])[owners]
+    part_mate = torch.as_tensor(layout.part_mate, device=labels.device)
+    return poses, torch.where(flip, part_mate[labels], labels)
 
 
 def resolve_part_sides(labels: Tensor, joint_types: Tensor, values: Tensor, layout: SideLayout,
