@@ -262,3 +262,13 @@ def test_camera_side_labels_decode_their_exact_maps():
     rows = oracle_eval.main(["--config-file", "configs/synthetic/dspf_R18_tiny_camera_sides.yaml",
                              "--dataset", "synthetic_humans_val", "--association", "exact", "--limit", "8"])
     assert rows[0]["AP_p_50"] >= 90 and rows[0]["pose_AP"] >= 90
+
+
+def test_decoding_settings_check_the_side_labels():
+    from dspf_parser.ops.decoding import DecodingSettings
+
+    DecodingSettings(MHP_V2_SCHEMA.limbs, 4, 6.0, sides=LAYOUT, side_labels="camera")
+    with pytest.raises(ValueError, match="needs the schema's SideLayout"):
+        DecodingSettings(MHP_V2_SCHEMA.limbs, 4, 6.0, side_labels="camera")
+    with pytest.raises(ValueError, match="side_labels must be"):
+        DecodingSettings(MHP_V2_SCHEMA.limbs, 4, 6.0, sides=LAYOUT, side_labels="screen")

@@ -169,6 +169,13 @@ class DecodingSettings:
     side_keep_support: float = 0.5
     side_labels: str = "anatomical"
 
+    def __post_init__(self) -> None:
+        if self.side_labels not in ("anatomical", "camera"):
+            raise ValueError(f"side_labels must be 'anatomical' or 'camera', got {self.side_labels!r}")
+        if self.side_labels == "camera" and self.sides is None:
+            raise ValueError("side_labels='camera' needs the schema's SideLayout in sides (the people facing "
+                             "away must be given back their own sides)")
+
 
 @dataclass
 class ParsedPeople:
@@ -613,7 +620,9 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     """People's facing, oriented limb chains and sided part pixels (:mod:`.sides`): the poses
     ``[P, K, 3]`` (output frame) oriented, and the part labels ``[H', W']`` with the person pixels
     ``pixels`` (their argmin joint types ``joints``, both ``[N]``) resolved; ``support`` the
-    chains' :func:`chain_support`."""
+    chains' :func:`chain_support`. With camera-frame maps (``settings.side_labels``) the
+    orientation and relabelling assume every person faces the camera, then the people found
+    facing away exchange their sides (:func:`face_camera`)."""
     layout = settings.sides
     flat = labels.reshape(-1).clone()
     all_owners = instance_map.reshape(-1)[pixels]
