@@ -10,7 +10,6 @@ from dspf_parser.data.categories import DENSEPOSE_SCHEMA, MHP_V2_SCHEMA, PASCAL_
 from dspf_parser.modeling.meta_arch import side_layout
 from dspf_parser.ops.sides import (
     SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides, side_of_name,
-    swap_to_sides,
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
@@ -153,22 +152,6 @@ def test_resolve_part_sides_hand_case():
     # 0: right joint, the map barely prefers left -> Right-arm; 1: agrees; 2: left joint ->
     # Left-leg; 3: a centre class; 4: a centre joint; 5: the map prefers Left-shoe 99:1 > 50:1.
     assert got.tolist() == [P("Right-arm"), P("Left-arm"), P("Left-leg"), P("Face"), P("Left-arm"), P("Left-shoe")]
-
-
-def test_swap_to_sides_exchanges_the_two_classes_only():
-    g = torch.Generator().manual_seed(0)
-    probs = torch.rand(len(PARTS), 5, 7, generator=g).softmax(dim=0)
-    probs[P("Left-arm"), :2] += 5  # rows 0-1: Left-arm on top
-    probs = probs / probs.sum(dim=0, keepdim=True)
-    labels = probs.argmax(dim=0)
-    labels[0] = P("Right-arm")  # resolved to the other side on row 0
-    out = swap_to_sides(probs, labels, LAYOUT)
-    assert torch.equal(out.argmax(dim=0), labels)
-    assert torch.allclose(out.sum(dim=0), torch.ones(5, 7))
-    assert torch.equal(out[P("Right-arm"), 0], probs[P("Left-arm"), 0])
-    assert torch.equal(out[P("Left-arm"), 0], probs[P("Right-arm"), 0])
-    assert torch.equal(out[:, 1:], probs[:, 1:])
-    assert swap_to_sides(probs, probs.argmax(dim=0), LAYOUT) is probs
 
 
 def test_exact_maps_decode_the_same_with_sides(tmp_path):

@@ -11,10 +11,11 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..data.categories import get_schema
-from ..ops.decoding import ASSOCIATIONS, PERSON_SCORES, DecodingSettings, ParsedPeople, ParsingMaps, decode_maps, dense_outputs
+from ..ops.decoding import (ASSOCIATIONS, PERSON_SCORES, DecodingSettings, ParsedPeople, ParsingMaps, agree_with_labels,
+                             decode_maps, dense_outputs)
 from ..ops.matching import matching_loss
 from ..ops.matching_targets import MATCHING_PROBLEMS, detected_limb_problems, ground_truth_limb_problems
-from ..ops.sides import SideLayout, swap_to_sides
+from ..ops.sides import SideLayout
 from .field_head import build_field_head
 from .loss_balancing import build_loss_balancer
 from .matching_layer import build_matching_layer
@@ -256,8 +257,9 @@ class DSPFParser(nn.Module):
             if self.instances_on:
                 people = decode_maps(m, (h, w), out_size, self.decoding)
                 results[-1]["instances"] = people_to_instances(people)
-                if self.decoding.sides is not None:  # the category-level map takes the people's sides
-                    results[-1]["sem_seg"] = swap_to_sides(probs, people.part_labels, self.decoding.sides)
+                if self.decoding.sides is not None or self.decoding.small_part_fraction > 0:
+                    # the category-level map takes the people's sides and absorbed regions
+                    results[-1]["sem_seg"] = agree_with_labels(probs, people.part_labels)
         return results
 
 
@@ -313,6 +315,8 @@ def inference_kwargs(cfg) -> Dict:
         "side_keep_ratio": inference.SIDE_KEEP_RATIO,
         "side_keep_support": inference.SIDE_KEEP_SUPPORT,
         "side_labels": cfg.MODEL.DSPF.SIDE_LABELS,
+        "small_part_fraction": inference.SMALL_PART_FRACTION,
+        "small_part_confidence": inference.SMALL_PART_CONFIDENCE,
     }
 
 

@@ -15,5 +15,7 @@ position ``(x, y) = (j * s + s // 2, i * s + s // 2)``; vectors and joints are i
 * :mod:`.pixel_assignment` - ``assign_pixels`` (Eq. 17).
 * :mod:`.sides` - ``person_facing``, ``orient_chains``, ``resolve_part_sides``: left and right
   of the decoded people from the way each faces (an addition to the paper).
+* :mod:`.part_cleanup` - ``absorb_weak_parts``: a person's small, weak part regions take its
+  other classes (an addition to the paper).
 * :mod:`.decoding` - ``parse_people``: the whole inference chain for one image.
 """

@@ -23,13 +23,14 @@ from .grouping import greedy_matching, group_people, rank_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
+from .part_cleanup import absorb_weak_parts
 from .pixel_assignment import assign_projections, square_tiles
 from .sides import SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides
 from .targets import grid_footprint, sample_grid_at_pixels
 
 __all__ = [
-    "ASSOCIATIONS", "PERSON_SCORES", "DecodingSettings", "ParsingMaps", "ParsedPeople", "associate_joints",
-    "class_argmax", "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "part_labels", "sample_at_pixels",
+    "ASSOCIATIONS", "PERSON_SCORES", "DecodingSettings", "ParsingMaps", "ParsedPeople", "agree_with_labels",
+    "associate_joints", "class_argmax", "decode_maps", "dense_outputs", "dspf_candidates", "find_candidates", "part_labels", "sample_at_pixels",
     "suppress_duplicates",
 ]
 
@@ -137,6 +138,10 @@ class DecodingSettings:
             ``MODEL.DSPF.SIDE_LABELS camera``); with ``"camera"`` the chains are oriented for a
             person facing the camera and people found facing away then exchange their sides
             (:func:`~dspf_parser.ops.sides.face_camera`). Needs ``sides``.
+        small_part_fraction, small_part_confidence: a part region of a person with fewer
+            pixels than this share of the person's and a mean top probability below
+            ``small_part_confidence`` takes the person's other classes
+            (:func:`~dspf_parser.ops.part_cleanup.absorb_weak_parts`; 0: off).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -168,6 +173,8 @@ class DecodingSettings:
     side_keep_ratio: float = 50.0
     side_keep_support: float = 0.5
     side_labels: str = "anatomical"
+    small_part_fraction: float = 0.0
+    small_part_confidence: float = 0.8
 
     def __post_init__(self) -> None:
         if self.side_labels not in ("anatomical", "camera"):
@@ -587,6 +594,8 @@ def decode_maps(
     if s.sides is not None and poses.shape[0] > 0:
         poses, labels = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
                                        input_size)
+    if s.small_part_fraction > 0 and poses.shape[0] > 0:
+        labels = _absorb_weak_parts(maps, labels, instance_map, pixels, s, input_size)
     lap("pixel_assignment")
     return ParsedPeople(poses, rank_scores, instance_map, labels, times)
 
@@ -645,6 +654,43 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     if camera:  # people facing away take their own sides
         poses, flat[pixels] = face_camera(poses, flat[pixels], all_owners, facing < 0, layout)
     return poses, flat.view(labels.shape)
+
+
+def _absorb_weak_parts(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor,
+                       settings: DecodingSettings, input_size: Tuple[int, int]) -> Tensor:
+    """The part labels ``[H', W']`` with each person's small weak regions relabelled
+    (:func:`absorb_weak_parts`); ``pixels`` ``[N]`` the flat indices of the labelled pixels, the
+    probabilities read at them as :func:`part_labels` reads them (bilinear on the part grid)."""
+    grid = maps.part_probs
+    dtype = grid.dtype if grid.is_floating_point() else torch.float32
+    flat_grid = grid.reshape(grid.shape[0], -1).to(dtype)
+
+    def probs_at(index: Tensor) -> Tensor:
+        cells, fx, fy = _pixel_footprints(pixels[index], tuple(grid.shape[-2:]), maps.part_stride, input_size,
+                                          tuple(labels.shape), dtype)
+        return _bilinear(flat_grid[:, cells], fx, fy)  # [C, n]
+
+    flat = labels.reshape(-1).clone()
+    flat[pixels] = absorb_weak_parts(flat[pixels], instance_map.reshape(-1)[pixels], probs_at, grid.shape[0],
+                                     settings.small_part_fraction, settings.small_part_confidence)
+    return flat.view(labels.shape)
+
+
+def agree_with_labels(probs: Tensor, labels: Tensor) -> Tensor:
+    """Category-level probabilities ``[C, H, W]`` whose argmax is the decoded part labels
+    ``[H, W]`` (sides resolved, weak regions absorbed): where a pixel's label is not the
+    probabilities' argmax, the two classes' values are exchanged (a distribution stays one).
+    Elsewhere ``probs`` is unchanged (and returned as it is when nothing differs)."""
+    top = probs.argmax(dim=0, keepdim=True)  # [1, H, W]
+    label = labels[None].to(top.dtype)
+    swap = label != top
+    if not bool(swap.any()):
+        return probs
+    a, b = probs.gather(0, top), probs.gather(0, label)
+    out = probs.clone()
+    out.scatter_(0, top, torch.where(swap, b, a))
+    out.scatter_(0, label, torch.where(swap, a, b))
+    return out
 
 
 def _grid_person(maps: ParsingMaps, stride: int, grid_labels: Optional[Tensor] = None) -> Tensor:

@@ -32,7 +32,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["SIDE_LABELS", "SideLayout", "chain_support", "face_camera", "person_facing", "orient_chains", "resolve_part_sides", "side_of_name", "swap_to_sides"]
+__all__ = ["SIDE_LABELS", "SideLayout", "chain_support", "face_camera", "person_facing", "orient_chains", "resolve_part_sides", "side_of_name"]
 
 
 #: What the sided channels of the maps mean (``MODEL.DSPF.SIDE_LABELS``): the person's own side
@@ -328,19 +328,3 @@ def resolve_part_sides(labels: Tensor, joint_types: Tensor, values: Tensor, layo
     keep = own > keep_ratio * other
     change = (side > 0) & (joint_side > 0) & ~agrees & ~keep
     return torch.where(change, mate, labels)
-
-
-def swap_to_sides(probs: Tensor, labels: Tensor, layout: SideLayout) -> Tensor:
-    """Category-level probabilities ``[C, H, W]`` that agree with resolved part labels ``[H, W]``:
-    where a pixel's label is the mirror class of the probabilities' argmax, the two classes'
-    values are exchanged (a distribution stays one). Elsewhere ``probs`` is unchanged."""
-    top = probs.argmax(dim=0, keepdim=True)  # [1, H, W]
-    mate = torch.as_tensor(layout.part_mate, device=probs.device)[top]
-    swap = (labels[None] == mate) & (mate != top)
-    if not bool(swap.any()):
-        return probs
-    a, b = probs.gather(0, top), probs.gather(0, mate)
-    out = probs.clone()
-    out.scatter_(0, top, torch.where(swap, b, a))
-    out.scatter_(0, mate, torch.where(swap, a, b))
-    return out
