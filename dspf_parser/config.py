@@ -51,6 +51,9 @@ def add_dspf_config(cfg: CN) -> None:
     cfg.MODEL.DSPF.PART_HEAD.ASPP_DILATIONS = [6, 12, 18]
     cfg.MODEL.DSPF.PART_HEAD.IGNORE_VALUE = 255
     cfg.MODEL.DSPF.PART_HEAD.LOSS_WEIGHT = 1.0
+    # The part loss is the mean cross-entropy of the hardest LOSS_TOP_K share of the labelled
+    # pixels of the batch (1.0: all; Panoptic-DeepLab's semantic loss uses 0.2).
+    cfg.MODEL.DSPF.PART_HEAD.LOSS_TOP_K = 1.0
 
     # Dense-to-Sparse Projection Field head.
     cfg.MODEL.DSPF.FIELD_HEAD = CN()

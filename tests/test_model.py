@@ -1,7 +1,9 @@
 """DSPFParser: gradients reach every head, each DSPF ablation mode trains, heads are swappable."""
 import pytest
 import torch
+import torch.nn.functional as F
 from detectron2.config import get_cfg
+from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_model
 from detectron2.utils.events import EventStorage
 
@@ -153,3 +155,32 @@ def test_part_and_field_loss_weights_scale_their_losses():
     assert scaled["loss_part"] == pytest.approx(3.0 * base["loss_part"], rel=1e-5)
     assert scaled["loss_dspf"] == pytest.approx(0.5 * base["loss_dspf"], rel=1e-5)
     assert scaled["loss_keypoint_heatmap"] == pytest.approx(base["loss_keypoint_heatmap"], rel=1e-5)
+
+
+def test_part_loss_over_the_hardest_pixels():
+    """``LOSS_TOP_K``: the mean of the hardest share of the labelled pixels' cross-entropy (a
+    numpy log-softmax and sort as reference), plain cross-entropy at 1, and a clear error
+    outside (0, 1]."""
+    import numpy as np
+
+    cfg = tiny_cfg()
+    shape = {"p2": ShapeSpec(channels=8, stride=4), "p3": ShapeSpec(channels=8, stride=8),
+             "p4": ShapeSpec(channels=8, stride=16), "p5": ShapeSpec(channels=8, stride=32)}
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 4, 4, generator=g)
+    targets = torch.randint(0, 5, (2, 16, 16), generator=g)
+    targets[0, :3] = 255
+    up = F.interpolate(logits, size=(16, 16), mode="bilinear", align_corners=False).permute(0, 2, 3, 1).numpy()
+    t = targets.numpy()
+    keep = t != 255
+    logp = up - np.log(np.exp(up).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(logp, np.where(keep, t, 0)[..., None], -1)[..., 0][keep]
+    for top_k in (1.0, 0.2, 0.5):
+        cfg.MODEL.DSPF.PART_HEAD.LOSS_TOP_K = top_k
+        head = PartSegmentationHead(cfg, shape)
+        got = head.losses(logits, targets)["loss_part"]
+        k = int(round(top_k * ce.size))
+        assert float(got) == pytest.approx(float(np.sort(ce)[::-1][:k].mean()), rel=1e-5)
+    cfg.MODEL.DSPF.PART_HEAD.LOSS_TOP_K = 0.0
+    with pytest.raises(ValueError, match="LOSS_TOP_K"):
+        PartSegmentationHead(cfg, shape)
