@@ -660,15 +660,11 @@ def _absorb_weak_parts(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, 
                        settings: DecodingSettings, input_size: Tuple[int, int]) -> Tensor:
     """The part labels ``[H', W']`` with each person's small weak regions relabelled
     (:func:`absorb_weak_parts`); ``pixels`` ``[N]`` the flat indices of the labelled pixels, the
-    probabilities read at them as :func:`part_labels` reads them (bilinear on the part grid)."""
+    probabilities read at them as :func:`part_labels` reads them (:func:`sample_at_pixels`)."""
     grid = maps.part_probs
-    dtype = grid.dtype if grid.is_floating_point() else torch.float32
-    flat_grid = grid.reshape(grid.shape[0], -1).to(dtype)
 
     def probs_at(index: Tensor) -> Tensor:
-        cells, fx, fy = _pixel_footprints(pixels[index], tuple(grid.shape[-2:]), maps.part_stride, input_size,
-                                          tuple(labels.shape), dtype)
-        return _bilinear(flat_grid[:, cells], fx, fy)  # [C, n]
+        return sample_at_pixels(grid, maps.part_stride, pixels[index], input_size, tuple(labels.shape))  # [C, n]
 
     flat = labels.reshape(-1).clone()
     flat[pixels] = absorb_weak_parts(flat[pixels], instance_map.reshape(-1)[pixels], probs_at, grid.shape[0],
