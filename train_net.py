@@ -21,6 +21,7 @@ from detectron2.evaluation import verify_results
 
 from dspf_parser import add_dspf_config
 from dspf_parser.engine import DSPFTrainer
+from dspf_parser.engine.distributed import close_process_group
 
 
 class Trainer(DSPFTrainer):
@@ -55,8 +56,15 @@ def main(args):
     return trainer.train()
 
 
+def launched_main(args):
+    """What each process of ``launch`` runs: ``main``, then the process group is closed."""
+    res = main(args)
+    close_process_group()
+    return res
+
+
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     logging.getLogger(__name__).info("Command line arguments: %s", args)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+    launch(launched_main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,))

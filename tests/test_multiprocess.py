@@ -13,7 +13,7 @@ import pytest
 import torch
 from detectron2.utils import comm
 
-from dspf_parser.engine.distributed import any_rank_true, create_ddp_model
+from dspf_parser.engine.distributed import any_rank_true, close_process_group, create_ddp_model
 from test_train_net import _args, _register_mini_val, train_net
 
 # The module, not the function of the same name that detectron2.engine exports.
@@ -28,6 +28,7 @@ needs_cpu_launch = pytest.mark.skipif(
 def test_single_process_helpers_are_identity():
     model = torch.nn.Linear(2, 2)
     assert create_ddp_model(model) is model
+    close_process_group()  # no process group: nothing to do, no error
     assert any_rank_true(True, torch.device("cpu")) and not any_rank_true(False, torch.device("cpu"))
 
 
@@ -60,6 +61,8 @@ def _worker(out_dir: str, poison_rank: int) -> None:
     if comm.is_main_process():
         with open(os.path.join(out_dir, "eval2.json"), "w") as f:
             json.dump(res, f)
+    close_process_group()
+    assert not torch.distributed.is_initialized()
 
 
 @needs_cpu_launch

@@ -5,7 +5,7 @@ from detectron2.utils import comm
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["create_ddp_model", "any_rank_true"]
+__all__ = ["create_ddp_model", "any_rank_true", "close_process_group"]
 
 
 def create_ddp_model(model: nn.Module, **kwargs) -> nn.Module:
@@ -40,3 +40,18 @@ def any_rank_true(flag: bool, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
+
+
+def close_process_group() -> None:
+    """End this process's part of a multi-process run: a barrier, then the process group is
+    destroyed. Call it last in the function given to ``detectron2.engine.launch``.
+
+    detectron2's ``launch`` leaves the group to interpreter exit; with GLOO a rank that exits
+    while its peer still holds the connection can then abort in the destructor of a running
+    thread ("terminate called without an active exception", the process ends with SIGABRT
+    after its work is done). One process, or no group: nothing to do.
+    """
+    if not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return
+    comm.synchronize()
+    torch.distributed.destroy_process_group()
