@@ -1,8 +1,10 @@
-"""merge_people_by_dspf on hand-computed two-row grids (stride 4: cell [i, j] is (4 j + 2, 4 i + 2))."""
+"""merge_people_by_dspf on hand-computed two-row grids (stride 4: cell [i, j] is (4 j + 2, 4 i + 2));
+nearest_within against a brute-force numpy search."""
+import numpy as np
 import pytest
 import torch
 
-from dspf_parser.ops.dspf_grouping import merge_people_by_dspf
+from dspf_parser.ops.dspf_grouping import merge_people_by_dspf, nearest_within
 
 K = 16
 
@@ -97,3 +99,33 @@ def test_no_person_cell_or_no_joint_labels_nothing():
     merged, support = merge_people_by_dspf(poses, none, dspf, 8, 6.0, return_support=True)
     assert torch.equal(merged, poses) and support.tolist() == [0.0, 0.0]
     assert dspf_support(poses[:, :0], torch.ones(8, 8, dtype=torch.bool), dspf, 8, 6.0).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_nearest_within_equals_a_brute_force_search(seed):
+    """Random points and sites, integer coordinates on even seeds (exact ties: the lower site
+    index wins), points well outside the sites' range, empty inputs."""
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        num_sites, num_points = int(rng.integers(0, 40)), int(rng.integers(0, 200))
+        radius = float(rng.uniform(0.5, 15.0))
+        sites = rng.integers(0, 50, (num_sites, 2)).astype(np.float64)
+        points = rng.integers(-30, 80, (num_points, 2)).astype(np.float64)
+        if seed % 2:
+            sites += rng.random(sites.shape)
+            points += rng.random(points.shape)
+        distance, index = nearest_within(torch.from_numpy(points), torch.from_numpy(sites), radius)
+        expected_index = np.full(num_points, -1)
+        expected_distance = np.full(num_points, np.inf)
+        for q in range(num_points):
+            for j in range(num_sites):
+                d = float(np.hypot(*(points[q] - sites[j])))
+                if d <= radius and d < expected_distance[q]:  # strict: the first of equals stays
+                    expected_distance[q], expected_index[q] = d, j
+        np.testing.assert_array_equal(index.numpy(), expected_index)
+        np.testing.assert_allclose(distance.numpy(), expected_distance, rtol=1e-12)
+
+
+def test_nearest_within_rejects_a_non_positive_radius():
+    with pytest.raises(ValueError, match="radius must be positive"):
+        nearest_within(torch.zeros(1, 2), torch.zeros(1, 2), 0.0)

@@ -15,12 +15,13 @@ the other's joints conflict (they point to their own, farther joints), so
 :func:`merge_people_by_dspf` merges touching people only while the conflicts stay a small share
 of their cells.
 """
+import math
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["dspf_support", "merge_people_by_dspf"]
+__all__ = ["dspf_support", "merge_people_by_dspf", "nearest_within"]
 
 
 def merge_people_by_dspf(
@@ -141,29 +142,79 @@ def _find(parent: List[int], i: int) -> int:
     return i
 
 
-def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int, radius: float,
-                 budget: int = 1 << 22) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def nearest_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor, Tensor]:
+    """The nearest site within ``radius`` of every point, by a bucket grid (no ``[Q, J]`` table).
+
+    The sites are hashed into square buckets of side ``radius``; a site within ``radius`` of a
+    point lies in the point's bucket or one of its 8 neighbours, so each point is compared with
+    the sites of those 9 buckets only (listed without padding): the work is the number of such
+    (point, site) pairs, not ``Q * J`` (which grew with the number of people).
+
+    Args:
+        points: ``[Q, 2]``. sites: ``[J, 2]``. radius: the largest distance (same units, > 0).
+
+    Returns:
+        ``distance`` ``[Q]`` (``inf`` where no site is within ``radius``) and ``index`` ``[Q]`` of
+        that site (-1 where none; ties to the lower index).
+    """
+    num, device = points.shape[0], points.device
+    distance = points.new_full((num,), math.inf)
+    index = torch.full((num,), -1, dtype=torch.long, device=device)
+    if num == 0 or sites.shape[0] == 0:
+        return distance, index
+    side = float(radius)
+    if not side > 0:
+        raise ValueError(f"radius must be positive, got {radius}")
+    origin = sites.amin(dim=0) - side  # every site in bucket column/row >= 1
+    site_bucket = ((sites - origin) / side).floor().long()  # [J, 2]
+    width, height = (site_bucket.amax(dim=0) + 2).tolist()  # one empty bucket beyond the last
+    flat = site_bucket[:, 1] * width + site_bucket[:, 0]
+    order = torch.argsort(flat, stable=True)  # the sites of each bucket, by increasing index
+    counts = torch.bincount(flat, minlength=width * height)
+    start = torch.cumsum(counts, 0) - counts
+    # A point more than one bucket outside the grid has no site within radius: clamping its
+    # bucket only adds farther sites, which the distance test drops.
+    bucket = ((points - origin) / side).floor().long()
+    bx = bucket[:, 0].clamp(0, width - 1)
+    by = bucket[:, 1].clamp(0, height - 1)
+    step = torch.tensor([-1, 0, 1], device=device)
+    nx = (bx[:, None, None] + step[None, None, :]).clamp(0, width - 1)
+    ny = (by[:, None, None] + step[None, :, None]).clamp(0, height - 1)
+    nx = torch.where((nx - bx[:, None, None]).abs() == (step[None, None, :]).abs(), nx, -1)  # clamped twice: skip
+    ny = torch.where((ny - by[:, None, None]).abs() == (step[None, :, None]).abs(), ny, -1)
+    real = (nx >= 0) & (ny >= 0)
+    neighbour = torch.where(real, ny * width + nx, 0).reshape(-1)  # [Q * 9]
+    many = counts.index_select(0, neighbour) * real.reshape(-1)  # sites in each (point, bucket)
+    # Every (point, site) pair of the 9 buckets, without padding (one host sync, the total).
+    source = torch.repeat_interleave(torch.arange(num * 9, device=device), many)
+    rank = torch.arange(source.numel(), device=device) - (torch.cumsum(many, 0) - many).index_select(0, source)
+    site = order.index_select(0, start.index_select(0, neighbour.index_select(0, source)) + rank)
+    point = source // 9
+    dx = points[:, 0].index_select(0, point) - sites[:, 0].index_select(0, site)
+    dy = points[:, 1].index_select(0, point) - sites[:, 1].index_select(0, site)
+    dist2 = dx * dx + dy * dy
+    near = dist2 <= side * side
+    point, site, dist2 = point[near], site[near], dist2[near]
+    best = distance.scatter_reduce(0, point, dist2, "amin")  # inf where no pair
+    first = index.clone().fill_(sites.shape[0]).scatter_reduce(
+        0, point, torch.where(dist2 == best.index_select(0, point), site, sites.shape[0]), "amin")
+    found = torch.isfinite(best)
+    return best.sqrt(), torch.where(found, first, index)
+
+
+def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,
+                 radius: float) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The person cells whose projection ``q + dspf(q)`` lies within ``radius`` of its nearest
     joint of ``poses``: their ``rows``, ``cols``, positions ``q`` ``[Q', 2]`` and nearest joint
     ``label`` ``[Q']`` (index into the present joints of ``poses`` in row-major order; ties to the
-    first), and the person ``[J]`` and position ``[J, 2]`` of every present joint.
-    ``[cells, joints]`` distances are computed in chunks of at most ``budget``."""
+    first, :func:`nearest_within`), and the person ``[J]`` and position ``[J, 2]`` of every
+    present joint."""
     present = poses[..., 2] > 0
     joint_person = present.nonzero(as_tuple=True)[0]  # [J]
     joints = poses[present][:, :2]
     rows, cols = person_cells.nonzero(as_tuple=True)
     q = torch.stack([cols, rows], dim=1).to(poses.dtype) * stride + stride // 2  # [Q, 2]
-    if joints.shape[0] == 0 or rows.numel() == 0:
-        empty = rows[:0]
-        return empty, empty, q[:0], empty, joint_person, joints
     proj = q + dspf[:, rows, cols].t().to(poses.dtype)
-    nearest, label = [], []
-    chunk = max(1, budget // joints.shape[0])
-    for begin in range(0, proj.shape[0], chunk):
-        d, i = torch.cdist(proj[begin:begin + chunk], joints).min(dim=1)
-        nearest.append(d)
-        label.append(i)
-    nearest, label = torch.cat(nearest), torch.cat(label)
-    labelled = nearest <= radius
+    _, label = nearest_within(proj, joints, radius)
+    labelled = label >= 0
     return rows[labelled], cols[labelled], q[labelled], label[labelled], joint_person, joints
-

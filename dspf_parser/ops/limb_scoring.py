@@ -149,39 +149,48 @@ def score_limbs(
     # first half than the criterion allows in all is rejected before the second.
     along = (torch.arange(PRUNE_SAMPLES, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES
     allowed_dark = PRUNE_SAMPLES - round(PRUNE_FRACTION * PRUNE_SAMPLES)
-    dark = torch.zeros(num_limbs, nmax, nmax, dtype=torch.long, device=device)
+    # Flat gathers and scatters (index_select / index_add): CPU advanced indexing is several
+    # times slower.
+    dark = torch.zeros(num_limbs * nmax * nmax, dtype=torch.long, device=device)
     for half in (along[0::2], along[1::2]):
-        limb, row, col, slot, width = _pack(kept)
-        first, second = _packed_ends(start, end, limb, row, col, slot, width)
+        pair, packed_at, width = _pack(kept)
+        first, second = _packed_ends(start, end, pair, packed_at, width)
         probes = _sample(limb_heatmaps, first + half * (second - first), stride)  # [L, width, S / 2]
-        dark[limb, row, col] += (probes < prune_below).sum(dim=-1)[limb, slot]
-        kept = kept & (dark <= allowed_dark)
-    limb, row, col, slot, width = _pack(kept)
-    first, second = _packed_ends(start, end, limb, row, col, slot, width)
+        dark.index_add_(0, pair, (probes < prune_below).sum(dim=-1).view(-1).index_select(0, packed_at))
+        kept = kept & (dark.view_as(kept) <= allowed_dark)
+    pair, packed_at, width = _pack(kept)
+    first, second = _packed_ends(start, end, pair, packed_at, width)
     packed = _pair_scores(limb_heatmaps, first, second, pattern, stride, ellipse_width, template_sigma)  # [L, width]
-    scores = limb_heatmaps.new_zeros(num_limbs, nmax, nmax)
-    scores[limb, row, col] = packed[limb, slot]
-    return scores, pair_valid
+    scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax)
+    scores.index_copy_(0, pair, packed.reshape(-1).index_select(0, packed_at))
+    return scores.view(num_limbs, nmax, nmax), pair_valid
 
 
-def _pack(kept: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, int]:
-    """The kept pairs ``[L, N, N]`` as ``(limb, row, col)`` (limb ascending), each pair's ``slot``
-    among its limb's kept pairs and the largest count per limb (one host sync)."""
-    limb, row, col = kept.nonzero(as_tuple=True)
-    counts = torch.bincount(limb, minlength=kept.shape[0])
-    slot = torch.arange(limb.numel(), device=kept.device) - (counts.cumsum(0) - counts)[limb]
-    return limb, row, col, slot, int(counts.max()) if limb.numel() else 0
+def _pack(kept: Tensor) -> Tuple[Tensor, Tensor, int]:
+    """The kept pairs of ``[L, N, N]`` packed per limb: their flat indices ``pair`` ``[E]`` into
+    ``[L, N, N]`` (limb ascending), their flat places ``limb * width + slot`` in the packed
+    ``[L, width]`` layout (``slot``: the pair's rank among its limb's kept pairs), and ``width``,
+    the largest count per limb (one host sync)."""
+    num_limbs, n = kept.shape[0], kept.shape[1]
+    pair = kept.reshape(-1).nonzero().squeeze(1)
+    limb = pair // (n * n)
+    counts = torch.bincount(limb, minlength=num_limbs)
+    width = int(counts.max()) if pair.numel() else 0
+    slot = torch.arange(pair.numel(), device=kept.device) - (counts.cumsum(0) - counts).index_select(0, limb)
+    return pair, limb * width + slot, width
 
 
-def _packed_ends(start: Tensor, end: Tensor, limb: Tensor, row: Tensor, col: Tensor, slot: Tensor,
+def _packed_ends(start: Tensor, end: Tensor, pair: Tensor, packed_at: Tensor,
                  width: int) -> Tuple[Tensor, Tensor]:
-    """First and second joints ``[L, width, 1, 2]`` of the packed pairs (0 in unused slots), from
-    ``start`` ``[L, N, 1, 1, 2]`` and ``end`` ``[L, 1, N, 1, 2]``."""
-    first = start.new_zeros(start.shape[0], width, 1, 2)
-    second = start.new_zeros(start.shape[0], width, 1, 2)
-    first[limb, slot] = start[limb, row, 0]
-    second[limb, slot] = end[limb, 0, col]
-    return first, second
+    """First and second joints ``[L, width, 1, 2]`` of the packed pairs (:func:`_pack`; 0 in
+    unused slots), from ``start`` ``[L, N, 1, 1, 2]`` and ``end`` ``[L, 1, N, 1, 2]``."""
+    num_limbs, n = start.shape[0], start.shape[1]
+    limb, rest = pair // (n * n), pair % (n * n)
+    first = start.new_zeros(num_limbs * width, 2)
+    second = start.new_zeros(num_limbs * width, 2)
+    first.index_copy_(0, packed_at, start.reshape(-1, 2).index_select(0, limb * n + rest // n))
+    second.index_copy_(0, packed_at, end.reshape(-1, 2).index_select(0, limb * n + rest % n))
+    return first.view(num_limbs, width, 1, 2), second.view(num_limbs, width, 1, 2)
 
 
 def _sample(limb_heatmaps: Tensor, points: Tensor, stride: int) -> Tensor:
