@@ -186,6 +186,14 @@ def add_dspf_config(cfg: CN) -> None:
     # 81.1 -> 81.6 (AP^p_50 92.0 throughout), --degrade 1 AP^p_50 78.5 -> 79.3 -> 79.5; crowd
     # split AP^p_vol 65.2 -> 65.3 -> 65.5, --degrade 1 AP^p_50 43.8 -> 43.9 -> 44.4.
     cfg.MODEL.DSPF.INFERENCE.MIN_PERSON_SCALE = 32.0
+    # Where Eq. 17 reads the DSPF for the labelled pixels: "cells" (each grid cell is given a
+    # person at its own projection, a pixel takes the person its footprint's person cells weigh
+    # most for) or "pixels" (the DSPF read bilinearly at each pixel, which blends the vectors of
+    # two people on their boundary). Oracle (tools/oracle_eval.py, exact maps) "pixels" ->
+    # "cells": val AP^p_50 / AP^p_vol 92.0 / 81.6 -> 93.0 / 83.3, crowd split 80.7 / 65.5 ->
+    # 85.1 / 71.2; --degrade 1 val 79.5 / 65.7 -> 79.2 / 67.6. Trained models (val AP^p_50):
+    # recipe 32.1 -> 31.1, camera-frame recipe 40.8 -> 42.0; recipe on the crowd split 8.4 -> 9.1.
+    cfg.MODEL.DSPF.INFERENCE.PIXEL_ASSIGNMENT = "cells"
     # With DSPF_GROUPING, a person with fewer than MIN_JOINTS joints is kept anyway when at least
     # this many person cells of the grid project (DSPF) onto its joints: someone of whom one or two
     # joints are visible but whose body is (0: never). Its rank score is multiplied by

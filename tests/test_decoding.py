@@ -1,4 +1,6 @@
 """Bottom-up decoding from perfect maps, duplicate suppression, and the matching supervision."""
+import math
+
 import pytest
 import torch
 
@@ -227,3 +229,103 @@ def test_dspf_grouping_joins_the_fragments_of_each_person(shifts):
     present = people.poses[order, :, 2] > 0
     assert torch.equal(present, kp[:, :, 2] > 0)
     assert torch.allclose(people.poses[order][present][:, :2], kp[kp[:, :, 2] > 0][:, :2], atol=1.0)
+
+
+def _cells_reference(labels, dspf, poses, person_scores, stride, input_size, person_cells, min_scale):
+    """``_assign_by_cells`` by loops: the documented footprint of every labelled pixel, Eq. 17 at
+    each corner cell's projection (``cost = |t - x_j| / (s_j S_p scale_p)``, ties to the first
+    person), then the person whose (person-cell) bilinear weight is largest, first corner first."""
+    out_h, out_w = labels.shape
+    h, w = dspf.shape[-2:]
+    sx, sy = out_w / input_size[1], out_h / input_size[0]
+    min_out = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))
+    people = []
+    for p in range(poses.shape[0]):
+        joints = [(float(x), float(y), float(s), k) for k, (x, y, s) in enumerate(poses[p].tolist()) if s > 0]
+        if joints and float(person_scores[p]) > 0:
+            xs, ys = [j[0] for j in joints], [j[1] for j in joints]
+            scale = max(math.sqrt((max(xs) - min(xs) + 1) * (max(ys) - min(ys) + 1)), min_out)
+            people.append((p, joints, float(person_scores[p]) * scale))
+
+    def eq17(i, j):
+        tx = (j * stride + stride // 2 + float(dspf[0, i, j]) + 0.5) * sx - 0.5
+        ty = (i * stride + stride // 2 + float(dspf[1, i, j]) + 0.5) * sy - 0.5
+        best = (math.inf, 0, 0)
+        for p, joints, weight in people:
+            for x, y, s, k in joints:
+                cost = math.hypot(tx - x, ty - y) / (s * weight)
+                if cost < best[0]:
+                    best = (cost, p + 1, k)
+        return best[1], best[2]
+
+    def axis(n_out, n_in, n_grid, v):
+        u = min(max(((v + 0.5) * n_in / n_out - 0.5 - stride // 2) / stride, 0.0), n_grid - 1)
+        return int(math.floor(u)), min(int(math.floor(u)) + 1, n_grid - 1), u - math.floor(u)
+
+    instance = torch.zeros(out_h, out_w, dtype=torch.long)
+    joint_of = {}
+    for yy in range(out_h):
+        for xx in range(out_w):
+            if labels[yy, xx] <= 0:
+                continue
+            x0, x1, fx = axis(out_w, input_size[1], w, xx)
+            y0, y1, fy = axis(out_h, input_size[0], h, yy)
+            corners = [(y0, x0, (1 - fx) * (1 - fy)), (y0, x1, fx * (1 - fy)), (y1, x0, (1 - fx) * fy),
+                       (y1, x1, fx * fy)]
+            any_person = any(bool(person_cells[i, j]) for i, j, _ in corners)
+            owned = [(eq17(i, j), wt if (person_cells[i, j] or not any_person) else 0.0) for i, j, wt in corners]
+            support = [sum(wt for (o2, _), wt in owned if o2 == o and o2 > 0) for (o, _), _ in owned]
+            k = max(range(4), key=lambda c: (support[c], -c))
+            instance[yy, xx] = owned[k][0][0]
+            joint_of[yy * out_w + xx] = owned[k][0][1]
+    return instance, joint_of
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cell_assignment_equals_a_loop(seed):
+    """Random labels, field, person cells and poses; an output 7/5 of the input (no footprint
+    fraction is exactly 1/2, so no two corners tie by accident)."""
+    from dspf_parser.ops.decoding import _assign_by_cells
+
+    g = torch.Generator().manual_seed(seed)
+    h, w, stride = 6, 7, 4
+    input_size, out = (h * stride, w * stride), (h * stride * 7 // 5, w * stride * 7 // 5)
+    labels = (torch.rand(out, generator=g) < 0.6).long() * torch.randint(1, 5, out, generator=g)
+    dspf = (torch.rand(2, h, w, generator=g, dtype=torch.float64) - 0.5) * 20
+    person_cells = torch.rand(h, w, generator=g) < 0.7
+    poses = torch.rand(3, 5, 3, generator=g, dtype=torch.float64) * torch.tensor([out[1], out[0], 1.0])
+    poses[..., 2] = torch.where(poses[..., 2] < 0.3, torch.zeros(()), poses[..., 2])
+    scores = torch.tensor([0.9, 0.6, 0.0 if seed == 3 else 0.4], dtype=torch.float64)
+    instance, pixels, joints = _assign_by_cells(labels, dspf, poses, scores, stride, input_size, person_cells, 8.0)
+    expected, joint_of = _cells_reference(labels, dspf, poses, scores, stride, input_size, person_cells, 8.0)
+    assert torch.equal(instance, expected)
+    owned = instance.reshape(-1)[pixels] > 0
+    assert joints[owned].tolist() == [joint_of[int(p)] for p in pixels[owned]]
+
+
+def test_cell_assignment_does_not_blend_two_people_on_their_boundary():
+    """Two people side by side (the left at x < 48, the right beyond), each cell pointing at its
+    own person's joint: the pixels between the last left cell and the first right cell take the
+    nearer cell's person, where the bilinear DSPF of the pixel-wise reading points halfway
+    between the two joints, at a third person's."""
+    h, w, stride = 4, 24, 4
+    xs = torch.arange(w) * stride + stride // 2.0
+    joint_x = torch.where(xs < 48, torch.tensor(20.0), torch.tensor(76.0))
+    dspf = torch.zeros(2, h, w)
+    dspf[0] = joint_x - xs
+    dspf[1] = 8.0 - (torch.arange(h)[:, None] * stride + stride // 2.0)
+    poses = torch.zeros(3, 1, 3)
+    poses[0, 0] = torch.tensor([20.0, 8.0, 1.0])
+    poses[1, 0] = torch.tensor([76.0, 8.0, 1.0])
+    poses[2, 0] = torch.tensor([48.0, 8.0, 1.0])  # someone standing behind, between the two
+    labels = torch.ones(h * stride, w * stride, dtype=torch.long)
+    cells = torch.ones(h, w, dtype=torch.bool)
+    size = (h * stride, w * stride)
+    from dspf_parser.ops.decoding import _assign_by_cells, _assign_person_pixels
+
+    by_cells = _assign_by_cells(labels, dspf, poses, torch.ones(3), stride, size, cells)[0]
+    by_pixels = _assign_person_pixels(labels, dspf, poses, torch.ones(3), stride, size)[0]
+    row = by_cells[5]
+    # Pixel 48 lies halfway between the cells at x = 46 and 50: a tie, the first corner's person.
+    assert (row[:49] == 1).all() and (row[49:] == 2).all()
+    assert (by_pixels[5, 44:52] == 3).any()  # the blended reading hands boundary pixels to the third

@@ -287,6 +287,9 @@ def inference_kwargs(cfg) -> Dict:
     inference = cfg.MODEL.DSPF.INFERENCE
     if inference.PERSON_SCORE not in PERSON_SCORES:
         raise ValueError(f"MODEL.DSPF.INFERENCE.PERSON_SCORE must be one of {PERSON_SCORES}, got {inference.PERSON_SCORE!r}")
+    if inference.PIXEL_ASSIGNMENT not in ("cells", "pixels"):
+        raise ValueError("MODEL.DSPF.INFERENCE.PIXEL_ASSIGNMENT must be 'cells' or 'pixels', got "
+                         f"{inference.PIXEL_ASSIGNMENT!r}")
     if inference.LIMB_SCORE not in ("template", "mean"):
         raise ValueError(f"MODEL.DSPF.INFERENCE.LIMB_SCORE must be 'template' or 'mean', got {inference.LIMB_SCORE!r}")
     return {
@@ -310,6 +313,7 @@ def inference_kwargs(cfg) -> Dict:
         "fragment_min_cells": inference.FRAGMENT_MIN_CELLS,
         "fragment_score": inference.FRAGMENT_SCORE,
         "min_person_scale": inference.MIN_PERSON_SCALE,
+        "pixel_assignment": inference.PIXEL_ASSIGNMENT,
         "sides": side_layout(cfg.MODEL.DSPF.SCHEMA, cfg.MODEL.DSPF.SIDE_LABELS) if (
             inference.RESOLVE_SIDES or cfg.MODEL.DSPF.SIDE_LABELS == "camera") else None,
         "side_keep_ratio": inference.SIDE_KEEP_RATIO,

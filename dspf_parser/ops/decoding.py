@@ -126,6 +126,10 @@ class DecodingSettings:
             reliable, and people few cells point to rank lower.
         min_person_scale: floor (input px) of the person scale of Eq. 17
             (:func:`~dspf_parser.ops.pixel_assignment.person_scales`).
+        pixel_assignment: where Eq. 17 reads the DSPF for the labelled pixels: ``"cells"`` at
+            the grid cells, each pixel then taking the person of its bilinear footprint's person
+            cells (:func:`_assign_by_cells`), or ``"pixels"`` at every pixel, the DSPF read
+            bilinearly there (:func:`_assign_person_pixels`).
         sides: resolve left and right per person from the way it faces (:mod:`.sides`; not in
             the paper): its limb chains are oriented and its sided part pixels take the side of
             their Eq. 17 joint. ``None``: the part map's argmax and the grouped joints as they are.
@@ -169,6 +173,7 @@ class DecodingSettings:
     completeness_power: float = 0.0
     support_power: float = 0.0
     min_person_scale: float = 1.0
+    pixel_assignment: str = "cells"
     sides: Optional[SideLayout] = None
     side_keep_ratio: float = 50.0
     side_keep_support: float = 0.5
@@ -177,6 +182,8 @@ class DecodingSettings:
     small_part_confidence: float = 0.8
 
     def __post_init__(self) -> None:
+        if self.pixel_assignment not in ("cells", "pixels"):
+            raise ValueError(f"pixel_assignment must be 'cells' or 'pixels', got {self.pixel_assignment!r}")
         if self.side_labels not in ("anatomical", "camera"):
             raise ValueError(f"side_labels must be 'anatomical' or 'camera', got {self.side_labels!r}")
         if self.side_labels == "camera" and self.sides is None:
@@ -600,8 +607,12 @@ def decode_maps(
     lap("grouping")
     labels = part_labels(maps.part_probs, maps.part_stride, input_size, output_size,
                          grid_labels if maps.part_stride == s.stride else None)
-    instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride,
-                                                         input_size, s.min_person_scale)
+    if s.pixel_assignment == "cells":
+        instance_map, pixels, joints = _assign_by_cells(labels, maps.dspf, poses, person_scores, s.stride,
+                                                        input_size, person_cells, s.min_person_scale)
+    else:
+        instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride,
+                                                             input_size, s.min_person_scale)
     if s.sides is not None and poses.shape[0] > 0:
         poses, labels = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
                                        input_size)
@@ -632,6 +643,65 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
     instance[pixels], joints = assign_projections(targets, tiles, num_tiles, poses, person_scores,
                                                   min_scale=min_scale, return_joints=True)
     return instance.view(out_h, out_w), pixels, joints
+
+
+def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,
+                     input_size: Tuple[int, int], person_cells: Tensor, min_scale: float = 1.0,
+                     tile: int = 4) -> Tuple[Tensor, Tensor, Tensor]:
+    """Eq. 17 on the grid cells, then every labelled pixel takes the person of its bilinear
+    footprint's cells (``DecodingSettings.pixel_assignment = "cells"``).
+
+    Each cell ``c`` of the footprints of the pixels whose part label ``labels`` ``[H', W']`` is not
+    background is given a person by Eq. 17 (:func:`assign_projections`) at its own projection
+    ``c + dspf(c)`` (output frame). A pixel's four footprint cells (:func:`grid_footprint`)
+    carry their bilinear weights, counted only over the person cells ``person_cells`` ``[h, w]``
+    when the footprint has one (all four otherwise); the pixel takes the person whose cells
+    weigh most (ties: the first corner in the order of :func:`_bilinear`), and the type of its
+    Eq. 17 joint at that cell. Reading the DSPF bilinearly instead mixes, on the boundary
+    between two people, vectors that point to two different joints, and the blend lands between
+    them; a background cell's vector means nothing.
+
+    Returns:
+        the instance map ``[H', W']``, the labelled pixels (flat indices ``[N]``) and the joint
+        type ``[N]`` of each one's person, as :func:`_assign_person_pixels`.
+    """
+    out_h, out_w = labels.shape
+    h, w = dspf.shape[-2:]
+    device, dtype = labels.device, dspf.dtype
+    pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
+    cells, fx, fy = _pixel_footprints(pixels, (h, w), stride, input_size, (out_h, out_w), dtype)  # [4, N]
+    weights = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])  # [4, N]
+    used = torch.zeros(h * w, dtype=torch.bool, device=device)
+    used[cells.reshape(-1)] = True
+    grid_cells = used.nonzero().squeeze(1)  # [M] the footprints' cells
+    row_of = torch.zeros(h * w, dtype=torch.long, device=device)
+    row_of[grid_cells] = torch.arange(grid_cells.numel(), device=device)
+    ci, cj = grid_cells // w, grid_cells % w
+    field = dspf.reshape(2, -1)
+    x = cj.to(dtype) * stride + stride // 2 + field[0].index_select(0, grid_cells)  # input px
+    y = ci.to(dtype) * stride + stride // 2 + field[1].index_select(0, grid_cells)
+    sx, sy = out_w / input_size[1], out_h / input_size[0]
+    targets = torch.stack([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5], dim=1)  # output px, [M, 2]
+    tiles, num_tiles = square_tiles(ci, cj, (h, w), tile)
+    min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
+    cell_owner, cell_joint = assign_projections(targets, tiles, num_tiles, poses, person_scores,
+                                                min_scale=min_scale, return_joints=True)  # [M]
+    at = row_of.index_select(0, cells.reshape(-1))
+    owners = cell_owner.index_select(0, at).view(4, -1)  # [4, N]
+    joints = cell_joint.index_select(0, at).view(4, -1)
+    on_person = person_cells.reshape(-1).index_select(0, cells.reshape(-1)).view(4, -1)
+    weights = torch.where(on_person.any(dim=0, keepdim=True), weights * on_person, weights) * (owners > 0)
+    support = ((owners[:, None] == owners[None]) * weights[None]).sum(dim=1)  # [4, N]: weight of each corner's person
+    # The first corner of largest support (CPU argmax over a dim of 4 is several times slower).
+    best, corner = support[0], torch.zeros_like(owners[0])
+    for k in (1, 2, 3):
+        better = support[k] > best
+        best = torch.where(better, support[k], best)
+        corner = torch.where(better, k, corner)
+    corner = corner[None]  # [1, N]
+    instance = torch.zeros(out_h * out_w, dtype=torch.long, device=device)
+    instance[pixels] = owners.gather(0, corner)[0]
+    return instance.view(out_h, out_w), pixels, joints.gather(0, corner)[0]
 
 
 def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor, joints: Tensor,
