@@ -536,9 +536,11 @@ def decode_maps(
     image a fixed number of small ones, each reading one size that the next tensor's shape
     depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``), the DSPF
     points found (boolean index in :func:`dspf_candidates`), the two packed pair widths when
-    limb pruning is on, the person pixels and the candidate (tile, person) and (tile, joint)
-    lists of :func:`assign_projections` (its tile-candidate width), the band pixels and their
-    cells of :func:`part_labels`. Two are by design: ``"exact"`` copies the
+    limb pruning is on, the bucket grid's size and its (point, site) pair count in
+    :func:`~dspf_parser.ops.dspf_grouping.nearest_within`, the person pixels (and with
+    ``pixel_assignment="cells"`` their footprints' cells) and the candidate (tile, person) and
+    (tile, joint) lists of :func:`assign_projections` (its tile-candidate width), the band
+    pixels and their cells of :func:`part_labels`. Two are by design: ``"exact"`` copies the
     ``[L, N, N]`` scores to the host once (scipy runs on the CPU) and :func:`group_people`
     walks the matched edges (about people x limbs) on the host, a union of growing people in
     limb order, and :func:`merge_people_by_dspf` reads its people-pair counts to merge them (a
