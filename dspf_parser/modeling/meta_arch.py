@@ -287,9 +287,6 @@ def inference_kwargs(cfg) -> Dict:
     inference = cfg.MODEL.DSPF.INFERENCE
     if inference.PERSON_SCORE not in PERSON_SCORES:
         raise ValueError(f"MODEL.DSPF.INFERENCE.PERSON_SCORE must be one of {PERSON_SCORES}, got {inference.PERSON_SCORE!r}")
-    if inference.PIXEL_ASSIGNMENT not in ("cells", "pixels"):
-        raise ValueError("MODEL.DSPF.INFERENCE.PIXEL_ASSIGNMENT must be 'cells' or 'pixels', got "
-                         f"{inference.PIXEL_ASSIGNMENT!r}")
     if inference.LIMB_SCORE not in ("template", "mean"):
         raise ValueError(f"MODEL.DSPF.INFERENCE.LIMB_SCORE must be 'template' or 'mean', got {inference.LIMB_SCORE!r}")
     return {

@@ -183,7 +183,8 @@ class DecodingSettings:
 
     def __post_init__(self) -> None:
         if self.pixel_assignment not in ("cells", "pixels"):
-            raise ValueError(f"pixel_assignment must be 'cells' or 'pixels', got {self.pixel_assignment!r}")
+            raise ValueError("pixel_assignment (MODEL.DSPF.INFERENCE.PIXEL_ASSIGNMENT) must be 'cells' or "
+                             f"'pixels', got {self.pixel_assignment!r}")
         if self.side_labels not in ("anatomical", "camera"):
             raise ValueError(f"side_labels must be 'anatomical' or 'camera', got {self.side_labels!r}")
         if self.side_labels == "camera" and self.sides is None:
@@ -380,6 +381,18 @@ def class_argmax(probs: Tensor) -> Tensor:
     return first.remainder(num_classes)  # NaN cells: num_classes -> 0
 
 
+def _compact(indices: Tensor, size: int) -> Tuple[Tensor, Tensor]:
+    """The distinct values of ``indices`` (any shape, in ``[0, size)``) in increasing order
+    ``[M]``, and ``[size]`` the row of each value among them (0 for the values not present):
+    ``unique[row_of[indices]] == indices``. Without ``torch.unique``'s sort."""
+    present = torch.zeros(size, dtype=torch.bool, device=indices.device)
+    present[indices.reshape(-1)] = True
+    unique = present.nonzero().squeeze(1)
+    row_of = torch.zeros(size, dtype=torch.long, device=indices.device)
+    row_of[unique] = torch.arange(unique.numel(), device=indices.device)
+    return unique, row_of
+
+
 def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int],
                 grid_labels: Optional[Tensor] = None) -> Tensor:
     """Part label of every pixel of the output image: the argmax over the ``C`` classes of the
@@ -431,11 +444,7 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     quad = y0.index_select(0, rows) * wp + x0.index_select(0, cols)  # [Nb]
     # Per band quad: its corner cells, their argmaxes (the candidates) and every candidate's
     # values at the corners, and the corners' second-best values.
-    needed = torch.zeros(hp * wp, dtype=torch.bool, device=label.device)
-    needed[quad] = True
-    quads = needed.nonzero().squeeze(1)  # [Q]
-    row_of = torch.empty(hp * wp, dtype=torch.long, device=label.device)
-    row_of[quads] = torch.arange(quads.numel(), device=label.device)
+    quads, row_of = _compact(quad, hp * wp)  # [Q]
     qi, qj = quads // wp, quads % wp
     corners = torch.stack([qi * wp + qj, qi * wp + right[qj], below[qi] * wp + qj, below[qi] * wp + right[qj]], dim=1)
     flat = part_grid.reshape(num_classes, -1).to(dtype)
@@ -443,9 +452,7 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     table = flat.reshape(-1).index_select(0, (cand[:, :, None] * (hp * wp) + corners[:, None, :]).reshape(-1))
     table = table.view(-1, 4, 4)  # [Q, 4 candidates, 4 corners]
     # Second-best values at the corner cells only (the whole grid's cost as much as the rest).
-    in_corner = torch.zeros(hp * wp, dtype=torch.bool, device=label.device)
-    in_corner[corners.reshape(-1)] = True
-    cells = in_corner.nonzero().squeeze(1)  # [M]
+    cells, _ = _compact(corners, hp * wp)  # [M]
     classes = torch.arange(num_classes, device=label.device).view(-1, 1)
     runner_up = torch.empty(hp * wp, dtype=dtype, device=label.device)
     runner_up[cells] = torch.where(classes == label.reshape(-1).index_select(0, cells), -math.inf,
@@ -475,12 +482,18 @@ def sample_at_pixels(grid: Tensor, stride: int, pixels: Tensor, input_size: Tupl
     return _bilinear(values, fx, fy)
 
 
+def _output_px(xy: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
+    """Points ``[..., 2]`` ``(x, y)`` from input to output pixel-index coordinates (same field of
+    view: ``x' = (x + 0.5) W' / W - 0.5``)."""
+    scale = xy.new_tensor([output_size[1] / input_size[1], output_size[0] / input_size[0]])
+    return (xy + 0.5) * scale - 0.5
+
+
 def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
     """Joints ``[P, K, 3]`` from input to output pixel-index coordinates (missing joints stay 0)."""
-    scale = poses.new_tensor([output_size[1] / input_size[1], output_size[0] / input_size[0]])
     present = poses[..., 2:] > 0
     out = poses.clone()
-    out[..., :2] = torch.where(present, (poses[..., :2] + 0.5) * scale - 0.5, poses[..., :2])
+    out[..., :2] = torch.where(present, _output_px(poses[..., :2], input_size, output_size), poses[..., :2])
     return out
 
 
@@ -673,17 +686,11 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
     cells, fx, fy = _pixel_footprints(pixels, (h, w), stride, input_size, (out_h, out_w), dtype)  # [4, N]
     weights = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])  # [4, N]
-    used = torch.zeros(h * w, dtype=torch.bool, device=device)
-    used[cells.reshape(-1)] = True
-    grid_cells = used.nonzero().squeeze(1)  # [M] the footprints' cells
-    row_of = torch.zeros(h * w, dtype=torch.long, device=device)
-    row_of[grid_cells] = torch.arange(grid_cells.numel(), device=device)
+    grid_cells, row_of = _compact(cells, h * w)  # [M] the footprints' cells
     ci, cj = grid_cells // w, grid_cells % w
-    field = dspf.reshape(2, -1)
-    x = cj.to(dtype) * stride + stride // 2 + field[0].index_select(0, grid_cells)  # input px
-    y = ci.to(dtype) * stride + stride // 2 + field[1].index_select(0, grid_cells)
-    sx, sy = out_w / input_size[1], out_h / input_size[0]
-    targets = torch.stack([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5], dim=1)  # output px, [M, 2]
+    centres = torch.stack([cj, ci], dim=1).to(dtype) * stride + stride // 2  # input px, [M, 2]
+    projections = centres + dspf.reshape(2, -1).index_select(1, grid_cells).t()
+    targets = _output_px(projections, input_size, (out_h, out_w))  # [M, 2]
     tiles, num_tiles = square_tiles(ci, cj, (h, w), tile)
     min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
     cell_owner, cell_joint = assign_projections(targets, tiles, num_tiles, poses, person_scores,

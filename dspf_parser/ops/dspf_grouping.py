@@ -178,11 +178,9 @@ def nearest_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor
     bx = bucket[:, 0].clamp(0, width - 1)
     by = bucket[:, 1].clamp(0, height - 1)
     step = torch.tensor([-1, 0, 1], device=device)
-    nx = (bx[:, None, None] + step[None, None, :]).clamp(0, width - 1)
-    ny = (by[:, None, None] + step[None, :, None]).clamp(0, height - 1)
-    nx = torch.where((nx - bx[:, None, None]).abs() == (step[None, None, :]).abs(), nx, -1)  # clamped twice: skip
-    ny = torch.where((ny - by[:, None, None]).abs() == (step[None, :, None]).abs(), ny, -1)
-    real = (nx >= 0) & (ny >= 0)
+    nx = bx[:, None, None] + step[None, None, :]  # [Q, 1, 3]
+    ny = by[:, None, None] + step[None, :, None]  # [Q, 3, 1]
+    real = (nx >= 0) & (nx < width) & (ny >= 0) & (ny < height)  # [Q, 3, 3]: neighbours inside the grid
     neighbour = torch.where(real, ny * width + nx, 0).reshape(-1)  # [Q * 9]
     many = counts.index_select(0, neighbour) * real.reshape(-1)  # sites in each (point, bucket)
     # Every (point, site) pair of the 9 buckets, without padding (one host sync, the total).
@@ -196,7 +194,7 @@ def nearest_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor
     near = dist2 <= side * side
     point, site, dist2 = point[near], site[near], dist2[near]
     best = distance.scatter_reduce(0, point, dist2, "amin")  # inf where no pair
-    first = index.clone().fill_(sites.shape[0]).scatter_reduce(
+    first = torch.full_like(index, sites.shape[0]).scatter_reduce(
         0, point, torch.where(dist2 == best.index_select(0, point), site, sites.shape[0]), "amin")
     found = torch.isfinite(best)
     return best.sqrt(), torch.where(found, first, index)
