@@ -58,6 +58,32 @@ def test_shared_joint_type_or_no_contact_keeps_people_apart():
     assert merge_people_by_dspf(poses, gap, dspf, stride=4, radius=6.0).shape == (2, K, 3)
 
 
+def test_a_second_peak_of_a_joint_merges_within_the_duplicate_radius():
+    """Person 0: joint 0 at (10, 4); person 1: a second joint-0 peak at (22, 4), 12 px off, and
+    joint 5 at (34, 4). Cells x < 16 point to (10, 4), x = 18, 22, 26 to (22, 4), the rest to
+    (34, 4): the cells of one person meet without conflict (x = 14: 4.5 px to its joint, 8.2 to
+    (22, 4); x = 18: 4.5 vs 8.2). Sharing type 0 they stay apart unless the two joint-0 peaks
+    are within ``duplicate_radius``; merged, joint 0 is that of person 1 (12 labelled cells
+    against 8) and joint 5 is kept."""
+    poses = torch.zeros(2, K, 3)
+    poses[0, 0] = torch.tensor([10.0, 4.0, 0.9])
+    poses[1, 0] = torch.tensor([22.0, 4.0, 0.5])
+    poses[1, 5] = torch.tensor([34.0, 4.0, 0.8])
+    xs = torch.arange(10) * 4.0 + 2
+    target = torch.where(xs < 16, 10.0, torch.where(xs < 28, 22.0, 34.0))
+    dspf = torch.zeros(2, 2, 10)
+    dspf[0] = target - xs
+    dspf[1, 0], dspf[1, 1] = 2.0, -2.0
+    cells = torch.ones(2, 10, dtype=torch.bool)
+    assert merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0).shape == (2, K, 3)
+    assert merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0, duplicate_radius=11.9).shape == (2, K, 3)
+    merged, support = merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0, duplicate_radius=12.0,
+                                           return_support=True)
+    assert merged.shape == (1, K, 3) and support.tolist() == [20.0]
+    assert torch.equal(merged[0, 0], poses[1, 0]) and torch.equal(merged[0, 5], poses[1, 5])
+    assert int((merged[0, :, 2] > 0).sum()) == 2
+
+
 @pytest.mark.parametrize("radius", [3.0, 6.0])
 def test_projections_far_from_every_joint_label_nothing(radius):
     """With the field's x shifted by 5 px the projections miss the joints by 5 px: within radius 6

@@ -184,3 +184,25 @@ def test_part_loss_over_the_hardest_pixels():
     cfg.MODEL.DSPF.PART_HEAD.LOSS_TOP_K = 0.0
     with pytest.raises(ValueError, match="LOSS_TOP_K"):
         PartSegmentationHead(cfg, shape)
+
+
+def test_dspf_duplicate_radius_counts_in_keypoint_radii(monkeypatch):
+    """``MODEL.DSPF.INFERENCE.DSPF_DUPLICATE_RADIUS`` reaches the DSPF merge as that many
+    ``POSE_HEAD.KEYPOINT_RADIUS`` (input px)."""
+    from dspf_parser.ops import decoding
+
+    cfg = tiny_cfg(**{"MODEL.DSPF.INFERENCE.DSPF_DUPLICATE_RADIUS": "2.5",
+                      "MODEL.DSPF.INFERENCE.KEYPOINT_THRESHOLD": "0.0"})
+    seen = []
+    real = decoding.merge_people_by_dspf
+
+    def spy(*args, duplicate_radius, **kwargs):
+        seen.append(duplicate_radius)
+        return real(*args, duplicate_radius=duplicate_radius, **kwargs)
+
+    monkeypatch.setattr(decoding, "merge_people_by_dspf", spy)
+    model = build_model(cfg)
+    model.eval()
+    with torch.no_grad():
+        model([{"image": torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)}])
+    assert seen == [2.5 * cfg.MODEL.DSPF.POSE_HEAD.KEYPOINT_RADIUS]

@@ -303,6 +303,7 @@ def inference_kwargs(cfg) -> Dict:
         "person_score": inference.PERSON_SCORE,
         "min_person_score": inference.MIN_PERSON_SCORE,
         "dspf_grouping": inference.DSPF_GROUPING,
+        "dspf_duplicate_radius": inference.DSPF_DUPLICATE_RADIUS,
         "grouping_order": inference.GROUPING_ORDER,
         "grouping_confident_above": inference.GROUPING_CONFIDENT_ABOVE,
         "completeness_power": inference.PERSON_COMPLETENESS_POWER,

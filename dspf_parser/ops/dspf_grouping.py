@@ -13,7 +13,8 @@ points to the nearest joint of *its own* person, so
 Two people standing one in front of the other touch as well, but the front person's cells near
 the other's joints conflict (they point to their own, farther joints), so
 :func:`merge_people_by_dspf` merges touching people only while the conflicts stay a small share
-of their cells.
+of their cells, and two people with a joint of the same type only when those joints are two
+peaks of one joint (within ``duplicate_radius``).
 """
 import math
 from typing import Dict, List, Optional, Tuple, Union
@@ -30,9 +31,10 @@ def merge_people_by_dspf(
     dspf: Tensor,
     stride: int,
     radius: float,
-    min_boundary: float = 2.0,
-    max_conflict: float = 0.05,
+    min_boundary: float = 1.0,
+    max_conflict: float = 0.02,
     tolerance: Optional[float] = None,
+    duplicate_radius: float = 0.0,
     return_support: bool = False,
 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Merge the people that the DSPF shows to be one person.
@@ -45,7 +47,11 @@ def merge_people_by_dspf(
     ``Y`` are merged (union-find, most touching first; the counts of a merged person are the
     sums of its members', an upper bound for its conflicts) when ``touch >= min_boundary``,
     ``conflict[X, Y] + conflict[Y, X] <= max_conflict * (cells of X + cells of Y)`` and their
-    joint types are disjoint.
+    joint types are disjoint, or every type they share has its two joints within
+    ``duplicate_radius`` of each other: a second peak of a joint the other already has (a
+    trained model's maps often hold one a few pixels off, and the pixels projecting onto it
+    would otherwise make a partial person). The merged person keeps, for a shared type, the
+    joint of the member with more labelled cells.
 
     Args:
         poses: ``[P, K, 3]`` ``(x, y, score)`` in input pixels, score 0 for a missing joint.
@@ -55,8 +61,10 @@ def merge_people_by_dspf(
         radius: largest distance between a projection and the joint it labels (input px).
         min_boundary, max_conflict: the merge criterion above.
         tolerance: slack of a conflict (input px; default ``stride``).
-        return_support: also return the merged people's labelled cells (:func:`dspf_support`
-            of the result, from the same labelling).
+        duplicate_radius: largest distance between two joints of one type that still lets
+            their people merge (input px; 0: people sharing a joint type never merge).
+        return_support: also return the merged people's labelled cells: the sums of their
+            members' (:func:`dspf_support` of the result when no shared joint was dropped).
 
     Returns:
         ``[P', K, 3]`` the merged people (``P' <= P``), in the order of their first member, and
@@ -107,22 +115,37 @@ def merge_people_by_dspf(
     conflict = torch.zeros(num_people, num_people, dtype=poses.dtype, device=poses.device)
     conflict.index_put_((owner[cell[clashes]], other[clashes]), torch.ones_like(to_other[clashes]), accumulate=True)
     conflict = conflict.tolist()
-    types = [set(present[i].nonzero().flatten().tolist()) for i in range(num_people)]
+    xy = poses[..., :2].tolist()
+    # Per group (at its root): the person that gives each of its joint types its joint.
+    source: List[Dict[int, int]] = [{t: i for t in row.nonzero().flatten().tolist()} for i, row in enumerate(present)]
     members: Dict[int, List[int]] = {i: [i] for i in range(num_people)}
+    cells_of = list(size)  # labelled cells of each group (at its root)
     root = list(range(num_people))  # union-find of the merged groups
     for a, b in pairs:
         ra, rb = _find(root, a), _find(root, b)
-        if ra == rb or types[ra] & types[rb]:
+        if ra == rb:
+            continue
+        src_a, src_b = source[ra], source[rb]
+        if any(math.dist(xy[src_a[t]][t], xy[src_b[t]][t]) > duplicate_radius for t in src_a.keys() & src_b.keys()):
             continue
         clash = sum(conflict[x][y] + conflict[y][x] for x in members[ra] for y in members[rb])
-        if clash > max_conflict * (sum(size[x] for x in members[ra]) + sum(size[y] for y in members[rb])):
+        if clash > max_conflict * (cells_of[ra] + cells_of[rb]):
             continue
         keep, gone = min(ra, rb), max(ra, rb)
+        major, minor = (ra, rb) if cells_of[ra] >= cells_of[rb] else (rb, ra)
+        source[keep] = {**source[minor], **source[major]}
         root[gone] = keep
-        types[keep] |= types[gone]
+        cells_of[keep] += cells_of[gone]
         members[keep] += members.pop(gone)
-    groups = [group for _, group in sorted(members.items())]
-    return result(torch.stack([poses[group].sum(dim=0) for group in groups]), groups)
+    groups = sorted(members)
+    entries = [(row, t, i) for row, g in enumerate(groups) for t, i in source[g].items()]
+    person = torch.full((len(groups), poses.shape[1]), num_people, dtype=torch.long)
+    if entries:
+        row, joint_type, index = torch.tensor(entries).unbind(1)
+        person[row, joint_type] = index
+    padded = torch.cat([poses, poses.new_zeros(1, *poses.shape[1:])])  # row P: no joint
+    merged = padded.gather(0, person.to(poses.device)[..., None].expand(-1, -1, poses.shape[2]))
+    return result(merged, [members[g] for g in groups])
 
 
 def dspf_support(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int, radius: float) -> Tensor:
