@@ -685,7 +685,9 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     weigh most (ties: the first corner in the order of :func:`_bilinear`), and the type of its
     Eq. 17 joint at that cell. Reading the DSPF bilinearly instead mixes, on the boundary
     between two people, vectors that point to two different joints, and the blend lands between
-    them; a background cell's vector means nothing.
+    them; a background cell's vector means nothing. A footprint is the quad of its top-left
+    cell, so the work is per quad: where the four cells share one person (or none), every corner
+    weighs the same and the pixel takes the first; only the pixels of mixed quads are weighed.
 
     Returns:
         the instance map ``[H', W']``, the labelled pixels (flat indices ``[N]``) and the joint
@@ -695,9 +697,18 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     h, w = dspf.shape[-2:]
     device, dtype = labels.device, dspf.dtype
     pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
-    cells, fx, fy = _pixel_footprints(pixels, (h, w), stride, input_size, (out_h, out_w), dtype)  # [4, N]
-    weights = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])  # [4, N]
-    grid_cells, row_of = _compact(cells, h * w)  # [M] the footprints' cells
+    x0, _, fx = grid_footprint(out_w, input_size[1], w, stride, device, dtype)
+    y0, _, fy = grid_footprint(out_h, input_size[0], h, stride, device, dtype)
+    rows, cols = pixels // out_w, pixels % out_w
+    # A pixel's footprint is the quad of its top-left cell (y0, x0): work per distinct quad.
+    top_left = y0.index_select(0, rows) * w + x0.index_select(0, cols)  # [N]
+    quads, quad_row = _compact(top_left, h * w)  # [Q]
+    at = quad_row.index_select(0, top_left)  # [N] the quad of each pixel
+    qi, qj = quads // w, quads % w
+    right = torch.arange(w, device=device).add(1).clamp(max=w - 1).index_select(0, qj)
+    below = torch.arange(h, device=device).add(1).clamp(max=h - 1).index_select(0, qi)
+    corners = torch.stack([qi * w + qj, qi * w + right, below * w + qj, below * w + right])  # [4, Q], order of _bilinear
+    grid_cells, row_of = _compact(corners, h * w)  # [M] the footprints' cells
     ci, cj = grid_cells // w, grid_cells % w
     centres = torch.stack([cj, ci], dim=1).to(dtype) * stride + stride // 2  # input px, [M, 2]
     projections = centres + dspf.reshape(2, -1).index_select(1, grid_cells).t()
@@ -706,22 +717,32 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
     cell_owner, cell_joint = assign_projections(targets, tiles, num_tiles, poses, person_scores,
                                                 min_scale=min_scale, return_joints=True)  # [M]
-    at = row_of.index_select(0, cells.reshape(-1))
-    owners = cell_owner.index_select(0, at).view(4, -1)  # [4, N]
-    joints = cell_joint.index_select(0, at).view(4, -1)
-    on_person = person_cells.reshape(-1).index_select(0, cells.reshape(-1)).view(4, -1)
-    weights = torch.where(on_person.any(dim=0, keepdim=True), weights * on_person, weights) * (owners > 0)
-    support = ((owners[:, None] == owners[None]) * weights[None]).sum(dim=1)  # [4, N]: weight of each corner's person
-    # The first corner of largest support (CPU argmax over a dim of 4 is several times slower).
-    best, corner = support[0], torch.zeros_like(owners[0])
-    for k in (1, 2, 3):
-        better = support[k] > best
-        best = torch.where(better, support[k], best)
-        corner = torch.where(better, k, corner)
-    corner = corner[None]  # [1, N]
+    corner_at = row_of.index_select(0, corners.reshape(-1))
+    quad_owners = cell_owner.index_select(0, corner_at).view(4, -1)  # [4, Q]
+    quad_joints = cell_joint.index_select(0, corner_at).view(4, -1)
+    # Where the four corners share their person, every corner weighs the same: the first one.
+    owner = quad_owners[0].index_select(0, at)  # [N]
+    joint = quad_joints[0].index_select(0, at)
+    mixed = (~(quad_owners == quad_owners[:1]).all(dim=0)).index_select(0, at).nonzero().squeeze(1)  # [n]
+    if mixed.numel():
+        quad = at.index_select(0, mixed)
+        owners = quad_owners.index_select(1, quad)  # [4, n]
+        on_person = person_cells.reshape(-1).index_select(0, corners.index_select(1, quad).reshape(-1)).view(4, -1)
+        gx, gy = fx.index_select(0, cols.index_select(0, mixed)), fy.index_select(0, rows.index_select(0, mixed))
+        weights = torch.stack([(1 - gx) * (1 - gy), gx * (1 - gy), (1 - gx) * gy, gx * gy])  # [4, n]
+        weights = torch.where(on_person.any(dim=0, keepdim=True), weights * on_person, weights) * (owners > 0)
+        support = ((owners[:, None] == owners[None]) * weights[None]).sum(dim=1)  # [4, n]: weight of each corner's person
+        # The first corner of largest support (CPU argmax over a dim of 4 is several times slower).
+        best, corner = support[0], torch.zeros_like(owners[0])
+        for k in (1, 2, 3):
+            better = support[k] > best
+            best = torch.where(better, support[k], best)
+            corner = torch.where(better, k, corner)
+        owner[mixed] = owners.gather(0, corner[None])[0]
+        joint[mixed] = quad_joints.index_select(1, quad).gather(0, corner[None])[0]
     instance = torch.zeros(out_h * out_w, dtype=torch.long, device=device)
-    instance[pixels] = owners.gather(0, corner)[0]
-    return instance.view(out_h, out_w), pixels, joints.gather(0, corner)[0]
+    instance[pixels] = owner
+    return instance.view(out_h, out_w), pixels, joint
 
 
 def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor, joints: Tensor,
