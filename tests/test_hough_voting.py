@@ -56,6 +56,28 @@ def test_voting_matches_loop_reference():
     torch.testing.assert_close(normalised, ours / (math.pi * (radius / 4) ** 2))
 
 
+def test_sparse_voting_keeps_the_votes_above_min_vote():
+    """``min_vote``: equal to the loop reference over the cells above it only, and bit-identical
+    to dense voting when only zero cells fall below it (``min_vote = 0``)."""
+    torch.manual_seed(2)
+    heat = torch.rand(2, 3, 7, 9, dtype=torch.float64)
+    heat[heat < 0.5] = 0.0  # sparse maps: about half the cells vote
+    offsets = (torch.rand(2, 3, 2, 7, 9, dtype=torch.float64) - 0.5) * 6 * 4
+    assert torch.equal(hough_voting(heat, offsets, 4, min_vote=0.0), hough_voting(heat, offsets, 4))
+    faint = torch.where(heat > 0.7, heat, torch.zeros_like(heat))
+    torch.testing.assert_close(hough_voting(heat, offsets, 4, radius=10.0, min_vote=0.7),
+                               _reference_voting(faint, offsets, 4) / (math.pi * (10 / 4) ** 2))
+    empty = hough_voting(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 2, 3, 4), 4, min_vote=0.0)
+    assert empty.shape == (1, 2, 3, 4) and not empty.any()
+
+
+def test_sparse_voting_is_differentiable():
+    torch.manual_seed(3)
+    heat = torch.rand(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
+    offsets = ((torch.rand(1, 2, 2, 4, 5, dtype=torch.float64) - 0.5) * 12).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: hough_voting(a, b, 3, min_vote=0.3), (heat, offsets))
+
+
 def test_votes_outside_the_grid_are_dropped():
     heat = torch.ones(1, 1, 4, 4)
     offsets = torch.full((1, 1, 2, 4, 4), 100.0)

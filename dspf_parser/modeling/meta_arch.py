@@ -296,6 +296,7 @@ def inference_kwargs(cfg) -> Dict:
         "min_joints": inference.MIN_JOINTS,
         "duplicate_radius": inference.DUPLICATE_RADIUS,
         "dspf_candidates": inference.DSPF_CANDIDATES,
+        "hough_min_vote": inference.HOUGH_MIN_VOTE,
         "limb_template_sigma": (cfg.MODEL.DSPF.POSE_HEAD.LIMB_SIGMA if inference.LIMB_SCORE == "template"
                                 else None),
         "limb_prune_below": inference.LIMB_PRUNE_THRESHOLD if inference.LIMB_PRUNE_THRESHOLD > 0 else None,

@@ -84,6 +84,8 @@ class DecodingSettings:
             is dropped.
         dspf_candidates: also take the DSPF-projected points as candidates (those farther than
             ``keypoint_radius + stride`` from every Hough peak of their type).
+        hough_min_vote: cells of keypoint confidence at or below this cast no Hough vote
+            (sparse voting, :func:`hough_voting`); ``None``: every cell votes.
         limb_template_sigma: score limbs against the limb target of each pair (the targets'
             limb sigma, input px), or by the plain mean of the heatmap if ``None``
             (:func:`score_limbs`).
@@ -166,6 +168,7 @@ class DecodingSettings:
     min_joints: int = 3
     duplicate_radius: float = 6.0
     dspf_candidates: bool = True
+    hough_min_vote: Optional[float] = 0.01
     limb_template_sigma: Optional[float] = None
     limb_prune_below: Optional[float] = None
     min_limb_score: float = 0.0
@@ -267,7 +270,7 @@ def dspf_candidates(
         a candidate of that type), ``M`` projected points.
     """
     num_types = hough.shape[0]
-    density = hough_voting(person[None, None].to(hough.dtype), dspf[None, None], stride)[0]
+    density = hough_voting(person[None, None].to(hough.dtype), dspf[None, None], stride, min_vote=0.0)[0]  # person cells vote
     min_mass = torch.pi * (radius / (2 * stride)) ** 2
     points, _, found = detect_keypoints(density, stride, min_mass, max_per_type=density[0].numel())
     points = points[0][found[0]]  # [M, 2]
@@ -516,7 +519,8 @@ def find_candidates(maps: ParsingMaps, settings: DecodingSettings,
         ``coords`` ``[K, N, 2]`` (input pixels), ``scores`` ``[K, N]``, ``valid`` ``[K, N]`` bool.
     """
     s = settings
-    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius)[0]
+    hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius,
+                         min_vote=s.hough_min_vote)[0]
     coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
     valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
     if s.dspf_candidates:

@@ -20,7 +20,8 @@ __all__ = ["hough_voting", "detect_keypoints"]
 
 
 def hough_voting(
-    heatmaps: Tensor, offsets: Tensor, stride: int, radius: Optional[float] = None
+    heatmaps: Tensor, offsets: Tensor, stride: int, radius: Optional[float] = None,
+    min_vote: Optional[float] = None,
 ) -> Tensor:
     """Aggregate confidence maps and offset fields into Hough score maps (Eq. 8).
 
@@ -44,11 +45,18 @@ def hough_voting(
     inverse of the disk area in cells, so that a keypoint whose disk is predicted perfectly
     (confidence 1, exact offsets) scores about 1 (as in PersonLab's ``1 / (pi R^2)``).
 
+    Sparse voting (``min_vote``): only the cells whose confidence exceeds ``min_vote`` vote,
+    gathered first (one host sync, their count), so the cost follows the cells near joints
+    instead of the whole ``K x h x w`` grid; the kept votes are splatted in the same order with
+    the same arithmetic, so ``min_vote = 0`` gives the dense result exactly for non-negative
+    confidences (a zero vote adds nothing), and a small ``min_vote`` drops only faint votes.
+
     Args:
         heatmaps: ``[N, K, h, w]`` per-joint-type confidences (probabilities).
         offsets: ``[N, K, 2, h, w]`` offsets ``(dx, dy)`` in input pixels.
         stride: output stride ``s`` of the grid.
         radius: optional confidence-disk radius ``R`` in input pixels (see Normalisation).
+        min_vote: if given, the cells at or below this confidence cast no vote (see Sparse).
 
     Returns:
         ``[N, K, h, w]`` Hough score maps, differentiable w.r.t. ``heatmaps`` and ``offsets``
@@ -60,24 +68,34 @@ def hough_voting(
     if tuple(offsets.shape) != (n, k, 2, h, w):
         raise ValueError(f"offsets must be {(n, k, 2, h, w)}, got {tuple(offsets.shape)}")
 
+    pw, ph = w + 3, h + 3
+    # Flat index of corner (u0, v0), computed in floating point (exact below 2^24 in float32;
+    # much faster than int64 arithmetic on CPU).
+    exact = torch.float32 if n * k * ph * pw < 2 ** 24 else torch.float64
     cols = torch.arange(w, device=heatmaps.device, dtype=offsets.dtype)
     rows = torch.arange(h, device=heatmaps.device, dtype=offsets.dtype)
+    plane = torch.arange(n * k, device=heatmaps.device, dtype=exact).view(n, k, 1, 1) * (ph * pw) + (pw + 1)
+    dx, dy = offsets[:, :, 0], offsets[:, :, 1]
+    if min_vote is not None:  # the voting cells only, flat
+        cell = (heatmaps > min_vote).flatten().nonzero().squeeze(1)
+        heatmaps = heatmaps.flatten().index_select(0, cell)
+        dx, dy = dx.flatten().index_select(0, cell), dy.flatten().index_select(0, cell)
+        cols = cols.expand(n, k, h, w).flatten().index_select(0, cell)
+        rows = rows[:, None].expand(n, k, h, w).flatten().index_select(0, cell)
+        plane = plane.expand(n, k, h, w).flatten().index_select(0, cell)
+    else:
+        rows = rows[:, None]
     # Positions clamped to [-1, w] x [-1, h]: a vote with no corner inside the grid then lands
     # entirely in a padding of one cell before and two after each axis, cropped at the end (a
     # vote partly outside keeps its inside fractions).
-    u = (offsets[:, :, 0] / stride + cols).clamp_(-1, w)  # [N, K, h, w]
-    v = (offsets[:, :, 1] / stride + rows[:, None]).clamp_(-1, h)
+    u = (dx / stride + cols).clamp_(-1, w)
+    v = (dy / stride + rows).clamp_(-1, h)
     u0 = torch.floor(u)
     v0 = torch.floor(v)
     a = (u - u0).to(heatmaps.dtype)
     lower = heatmaps * (v - v0).to(heatmaps.dtype)  # the two corners of row v0 + 1
     upper = heatmaps - lower  # row v0
     upper_right, lower_right = a * upper, a * lower
-    pw, ph = w + 3, h + 3
-    # Flat index of corner (u0, v0), computed in floating point (exact below 2^24 in float32;
-    # much faster than int64 arithmetic on CPU).
-    exact = torch.float32 if n * k * ph * pw < 2 ** 24 else torch.float64
-    plane = torch.arange(n * k, device=heatmaps.device, dtype=exact).view(n, k, 1, 1) * (ph * pw) + (pw + 1)
     base = (v0.to(exact) * pw + u0.to(exact) + plane).long().flatten()
     # One index_add per corner (no concatenated copies).
     padded = heatmaps.new_zeros(n * k * ph * pw)
