@@ -405,6 +405,16 @@ def _compact(indices: Tensor, size: int) -> Tuple[Tensor, Tensor]:
     return unique, row_of
 
 
+def _quad_corners(quads: Tensor, grid_size: Tuple[int, int]) -> Tensor:
+    """The four cells ``[4, Q]`` (order of :func:`_bilinear`) of the quads whose top-left cells are
+    ``quads`` (flat indices ``[Q]`` of the ``h x w`` grid): ``(i, j)``, ``(i, j + 1)``, ``(i + 1,
+    j)``, ``(i + 1, j + 1)``, clamped to the grid as :func:`grid_footprint` clamps."""
+    h, w = grid_size
+    qi, qj = quads // w, quads % w
+    right, below = (qj + 1).clamp(max=w - 1), (qi + 1).clamp(max=h - 1)
+    return torch.stack([qi * w + qj, qi * w + right, below * w + qj, below * w + right])
+
+
 def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int], output_size: Tuple[int, int],
                 grid_labels: Optional[Tensor] = None) -> Tensor:
     """Part label of every pixel of the output image: the argmax over the ``C`` classes of the
@@ -457,8 +467,7 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     # Per band quad: its corner cells, their argmaxes (the candidates) and every candidate's
     # values at the corners, and the corners' second-best values.
     quads, row_of = _compact(quad, hp * wp)  # [Q]
-    qi, qj = quads // wp, quads % wp
-    corners = torch.stack([qi * wp + qj, qi * wp + right[qj], below[qi] * wp + qj, below[qi] * wp + right[qj]], dim=1)
+    corners = _quad_corners(quads, (hp, wp)).t()  # [Q, 4]
     flat = part_grid.reshape(num_classes, -1).to(dtype)
     cand = label.reshape(-1)[corners]  # [Q, 4]: the corners' argmaxes
     table = flat.reshape(-1).index_select(0, (cand[:, :, None] * (hp * wp) + corners[:, None, :]).reshape(-1))
@@ -708,10 +717,7 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     top_left = y0.index_select(0, rows) * w + x0.index_select(0, cols)  # [N]
     quads, quad_row = _compact(top_left, h * w)  # [Q]
     at = quad_row.index_select(0, top_left)  # [N] the quad of each pixel
-    qi, qj = quads // w, quads % w
-    right = torch.arange(w, device=device).add(1).clamp(max=w - 1).index_select(0, qj)
-    below = torch.arange(h, device=device).add(1).clamp(max=h - 1).index_select(0, qi)
-    corners = torch.stack([qi * w + qj, qi * w + right, below * w + qj, below * w + right])  # [4, Q], order of _bilinear
+    corners = _quad_corners(quads, (h, w))  # [4, Q]
     grid_cells, row_of = _compact(corners, h * w)  # [M] the footprints' cells
     ci, cj = grid_cells // w, grid_cells % w
     centres = torch.stack([cj, ci], dim=1).to(dtype) * stride + stride // 2  # input px, [M, 2]
