@@ -234,7 +234,8 @@ def test_dspf_grouping_joins_the_fragments_of_each_person(shifts):
 def _cells_reference(labels, dspf, poses, person_scores, stride, input_size, person_cells, min_scale):
     """``_assign_by_cells`` by loops: the documented footprint of every labelled pixel, Eq. 17 at
     each corner cell's projection (``cost = |t - x_j| / (s_j S_p scale_p)``, ties to the first
-    person), then the person whose (person-cell) bilinear weight is largest, first corner first."""
+    person), then the person whose (person-cell, same-label) bilinear weight is largest, first
+    corner first."""
     out_h, out_w = labels.shape
     h, w = dspf.shape[-2:]
     sx, sy = out_w / input_size[1], out_h / input_size[0]
@@ -274,6 +275,16 @@ def _cells_reference(labels, dspf, poses, person_scores, stride, input_size, per
                        (y1, x1, fx * fy)]
             any_person = any(bool(person_cells[i, j]) for i, j, _ in corners)
             owned = [(eq17(i, j), wt if (person_cells[i, j] or not any_person) else 0.0) for i, j, wt in corners]
+            owned = [((o, k), wt if o > 0 else 0.0) for (o, k), wt in owned]
+
+            def cell_label(i, j):  # the label at the output pixel nearest the cell's centre
+                cx = round((j * stride + stride // 2 + 0.5) * sx - 0.5)
+                cy = round((i * stride + stride // 2 + 0.5) * sy - 0.5)
+                return int(labels[min(max(cy, 0), out_h - 1), min(max(cx, 0), out_w - 1)])
+
+            same = [cell_label(i, j) == int(labels[yy, xx]) and wt > 0 for (i, j, _), (_, wt) in zip(corners, owned)]
+            if any(same):
+                owned = [(o, wt if sm else 0.0) for (o, wt), sm in zip(owned, same)]
             support = [sum(wt for (o2, _), wt in owned if o2 == o and o2 > 0) for (o, _), _ in owned]
             k = max(range(4), key=lambda c: (support[c], -c))
             instance[yy, xx] = owned[k][0][0]
@@ -301,6 +312,32 @@ def test_cell_assignment_equals_a_loop(seed):
     assert torch.equal(instance, expected)
     owned = instance.reshape(-1)[pixels] > 0
     assert joints[owned].tolist() == [joint_of[int(p)] for p in pixels[owned]]
+
+
+def test_cell_assignment_follows_the_part_label_across_a_boundary():
+    """Two people meet between cell columns 1 (centre x = 6, the left person's torso) and 2
+    (x = 10, the right person's arm). Pixel x = 7, labelled arm, weighs 0.75 on the torso cell
+    and 0.25 on the arm cell: it takes the right person, whose cell carries its label; pixel
+    x = 6, torso like its cell, stays with the left person; and with no corner of its own label
+    (pixel x = 8 relabelled 3) the bilinear weights decide."""
+    from dspf_parser.ops.decoding import _assign_by_cells
+
+    h, w, stride = 2, 4, 4
+    size = (h * stride, w * stride)
+    xs = torch.arange(w) * stride + stride // 2.0
+    joint_x = torch.where(xs < 8, torch.tensor(2.0), torch.tensor(14.0))
+    dspf = torch.zeros(2, h, w)
+    dspf[0] = joint_x - xs
+    dspf[1] = 4.0 - (torch.arange(h)[:, None] * stride + stride // 2.0)
+    poses = torch.tensor([[[2.0, 4.0, 1.0]], [[14.0, 4.0, 1.0]]])
+    labels = torch.ones(size, dtype=torch.long)
+    labels[:, 7:] = 2
+    cells = torch.ones(h, w, dtype=torch.bool)
+    row = _assign_by_cells(labels, dspf, poses, torch.ones(2), stride, size, cells)[0][3]
+    assert row[6] == 1 and row[7] == 2 and row[9] == 2
+    labels[:, 8] = 3  # pixel 8: weights 0.5 / 0.5, a tie, the first corner's (left) person
+    row = _assign_by_cells(labels, dspf, poses, torch.ones(2), stride, size, cells)[0][3]
+    assert row[7] == 2 and row[8] == 1
 
 
 def test_cell_assignment_does_not_blend_two_people_on_their_boundary():
