@@ -186,6 +186,30 @@ def test_part_loss_over_the_hardest_pixels():
         PartSegmentationHead(cfg, shape)
 
 
+def test_part_head_channels():
+    """``HEAD_CHANNELS``: one 5x5 depthwise-separable convolution (depthwise 5x5 of the decoder's
+    channels, pointwise to ``HEAD_CHANNELS``, a norm after each) before the predictor, whose
+    input width it sets; 0 keeps the predictor on the decoder; a negative width is refused."""
+    cfg = tiny_cfg()
+    cfg.MODEL.DSPF.NORM = "GN"
+    cfg.MODEL.DSPF.PART_HEAD.CONVS_DIM = 32
+    cfg.MODEL.DSPF.PART_HEAD.ASPP_DILATIONS = []
+    shape = {"p2": ShapeSpec(channels=8, stride=4), "p3": ShapeSpec(channels=8, stride=8)}
+    cfg.MODEL.DSPF.PART_HEAD.IN_FEATURES = ["p2", "p3"]
+    features = {"p2": torch.randn(2, 8, 8, 8), "p3": torch.randn(2, 8, 4, 4)}
+    plain = PartSegmentationHead(cfg, shape)
+    cfg.MODEL.DSPF.PART_HEAD.HEAD_CHANNELS = 64
+    head = PartSegmentationHead(cfg, shape)
+    classes = plain.predictor.out_channels
+    assert head(features).shape == plain(features).shape == (2, classes, 8, 8)
+    extra = sum(p.numel() for p in head.parameters()) - sum(p.numel() for p in plain.parameters())
+    # depthwise 32 x 25 + its GN (2 x 32) + pointwise 32 x 64 + its GN (2 x 64) + predictor (64 - 32) x classes
+    assert extra == 32 * 25 + 64 + 32 * 64 + 128 + 32 * classes
+    cfg.MODEL.DSPF.PART_HEAD.HEAD_CHANNELS = -1
+    with pytest.raises(ValueError, match="HEAD_CHANNELS"):
+        PartSegmentationHead(cfg, shape)
+
+
 def test_dspf_duplicate_radius_counts_in_keypoint_radii(monkeypatch):
     """``MODEL.DSPF.INFERENCE.DSPF_DUPLICATE_RADIUS`` reaches the DSPF merge as that many
     ``POSE_HEAD.KEYPOINT_RADIUS`` (input px)."""

@@ -74,6 +74,7 @@ def test_train_kill_resume_and_eval_only(tmp_path):
         for k in state for name in state[k] if torch.is_tensor(state[k][name])
     )
     assert all("exp_avg" in v for v in state.values())
+    assert all(group["fused"] for group in resumed.optimizer.param_groups)  # one kernel per step
     resumed.train()
     assert (out / "model_final.pth").exists()
     records = [json.loads(line) for line in open(out / "metrics.json")]
