@@ -696,12 +696,13 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     carry their bilinear weights, counted only over the person cells ``person_cells`` ``[h, w]``
     when the footprint has one (all four otherwise), and then only over the cells whose own part
     label (``labels`` at the output pixel nearest the cell's centre) is the pixel's, when one of
-    those weighs; the pixel takes the person whose cells weigh most (ties: the first corner in the order of :func:`_bilinear`), and the type of its
-    Eq. 17 joint at that cell. Reading the DSPF bilinearly instead mixes, on the boundary
-    between two people, vectors that point to two different joints, and the blend lands between
-    them; a background cell's vector means nothing. A footprint is the quad of its top-left
-    cell, so the work is per quad: where the four cells share one person (or none), every corner
-    weighs the same and the pixel takes the first; only the pixels of mixed quads are weighed.
+    those weighs; the pixel takes the person whose cells weigh most (ties: the first corner in
+    the order of :func:`_bilinear`), and the type of its Eq. 17 joint at that cell. Reading the
+    DSPF bilinearly instead mixes, on the boundary between two people, vectors that point to two
+    different joints, and the blend lands between them; a background cell's vector means nothing.
+    A footprint is the quad of its top-left cell, so the work is per quad: where the four cells
+    share one person (or none), every corner weighs the same and the pixel takes the first; only
+    the pixels of mixed quads are weighed.
 
     Returns:
         the instance map ``[H', W']``, the labelled pixels (flat indices ``[N]``) and the joint
@@ -738,16 +739,15 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     if mixed.numel():
         quad = at.index_select(0, mixed)
         owners = quad_owners.index_select(1, quad)  # [4, n]
-        footprint = corners.index_select(1, quad)  # [4, n]
-        on_person = person_cells.reshape(-1).index_select(0, footprint.reshape(-1)).view(4, -1)
+        on_person = person_cells.reshape(-1).index_select(0, corners.index_select(1, quad).reshape(-1)).view(4, -1)
         gx, gy = fx.index_select(0, cols.index_select(0, mixed)), fy.index_select(0, rows.index_select(0, mixed))
         weights = torch.stack([(1 - gx) * (1 - gy), gx * (1 - gy), (1 - gx) * gy, gx * gy])  # [4, n]
         weights = torch.where(on_person.any(dim=0, keepdim=True), weights * on_person, weights) * (owners > 0)
         # Corners whose cell carries the pixel's own part label (read at the output pixel of
         # the cell's centre) speak for it: where two people meet, a pixel labelled arm goes to
         # the person whose arm cell is next to it, not to the person whose torso cell is nearer.
-        cell_xy = torch.stack([(footprint % w).to(dtype), (footprint // w).to(dtype)], dim=-1) * stride + stride // 2
-        cell_px = _output_px(cell_xy.view(-1, 2), input_size, (out_h, out_w)).round().long()
+        footprint_rows = corner_at.view(4, -1).index_select(1, quad).reshape(-1)  # rows of grid_cells
+        cell_px = _output_px(centres.index_select(0, footprint_rows), input_size, (out_h, out_w)).round().long()
         cell_label = labels[cell_px[:, 1].clamp(0, out_h - 1), cell_px[:, 0].clamp(0, out_w - 1)].view(4, -1)
         same = (cell_label == labels.reshape(-1).index_select(0, pixels.index_select(0, mixed))) & (weights > 0)
         weights = torch.where(same.any(dim=0, keepdim=True), weights * same, weights)
