@@ -171,7 +171,7 @@ def test_template_reads_like_the_heatmap_on_coarse_grids(stride):
 
 @pytest.mark.parametrize("template_sigma", [None, 6.0])
 def test_pruned_scoring_is_the_dense_scoring_on_kept_pairs(template_sigma):
-    """Pruning scores exactly as the dense computation does (bit for bit) the pairs whose
+    """Pruning scores as the dense computation does (up to float rounding) the pairs whose
     midpoint reads >= the threshold and whose axis reads >= it at 8 of its 10 points
     ``t = (i + 1/2) / 10``, and only those; threshold 0 keeps every valid pair."""
     gen = torch.Generator().manual_seed(3)
@@ -181,7 +181,7 @@ def test_pruned_scoring_is_the_dense_scoring_on_kept_pairs(template_sigma):
     valid = torch.rand(4, 9, generator=gen) > 0.25
     dense, dense_valid = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma)
     everything, _ = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma, prune_below=0.0)
-    assert torch.equal(everything, dense)
+    torch.testing.assert_close(everything, dense, rtol=0, atol=1e-6)
     threshold = 0.3
     pruned, pruned_valid = score_limbs(heat, coords, valid, limbs, 4, template_sigma=template_sigma,
                                        prune_below=threshold)
@@ -201,7 +201,7 @@ def test_pruned_scoring_is_the_dense_scoring_on_kept_pairs(template_sigma):
                 clear[l, n, m] = all(abs(r - threshold) > 1e-5 for r in readings)
                 kept[l, n, m] = readings[0] >= threshold and sum(r >= threshold for r in readings[1:]) >= 8
     assert 0 < int(kept.sum()) < int(dense_valid.sum()) and int(clear.sum()) > 0.9 * int(dense_valid.sum())
-    assert torch.equal(pruned[kept & clear], dense[kept & clear])
+    torch.testing.assert_close(pruned[kept & clear], dense[kept & clear], rtol=0, atol=1e-6)
     assert (pruned[~kept & clear] == 0).all()
 
 

@@ -225,7 +225,7 @@ def part_logits_from_map(part_map: torch.Tensor, num_classes: int, stride: int) 
     rows = ys.long().clamp(max=part_map.shape[0] - 1)
     cols = xs.long().clamp(max=part_map.shape[1] - 1)
     labels = part_map[rows[:, None], cols[None, :]].long()
-    one_hot = torch.nn.functional.one_hot(labels, num_classes).permute(2, 0, 1).float()
+    one_hot = torch.nn.functional.one_hot(labels, num_classes).permute(2, 0, 1).float().contiguous()
     return (2 * one_hot - 1) * PART_LOGIT
 
 

@@ -458,39 +458,66 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     high = torch.maximum(small, small[:, right])
     low, high = torch.minimum(low, low[below]), torch.maximum(high, high[below])  # [hp, wp]
     quad_label = torch.where(low == high, low.long(), torch.full_like(label, -1))
-    labels = quad_label.index_select(0, y0).index_select(1, x0).reshape(-1)  # [H' W'], -1 in the band
-    band = (labels < 0).nonzero().squeeze(1)
-    if band.numel() == 0:
-        return labels.view(out_h, out_w)
-    rows, cols = band // out_w, band % out_w
-    quad = y0.index_select(0, rows) * wp + x0.index_select(0, cols)  # [Nb]
+    # Columns first: gathering along dim 1 costs per element, along dim 0 per row. One spare row
+    # (pixel ``spare``) takes the writes of the padding below.
+    spare = out_h * out_w
+    rows_and_spare = torch.cat([y0, y0[:1]])
+    labels = quad_label.index_select(1, x0).index_select(0, rows_and_spare).reshape(-1)  # -1 in the band
+    quads = (quad_label.reshape(-1) < 0).nonzero().squeeze(1)  # [Q] the band's quads
+    if quads.numel() == 0:
+        return labels[:spare].view(out_h, out_w)
     # Per band quad: its corner cells, their argmaxes (the candidates) and every candidate's
     # values at the corners, and the corners' second-best values.
-    quads, row_of = _compact(quad, hp * wp)  # [Q]
-    corners = _quad_corners(quads, (hp, wp)).t()  # [Q, 4]
+    corners = _quad_corners(quads, (hp, wp))  # [4, Q]
     flat = part_grid.reshape(num_classes, -1).to(dtype)
-    cand = label.reshape(-1)[corners]  # [Q, 4]: the corners' argmaxes
-    table = flat.reshape(-1).index_select(0, (cand[:, :, None] * (hp * wp) + corners[:, None, :]).reshape(-1))
-    table = table.view(-1, 4, 4)  # [Q, 4 candidates, 4 corners]
+    cand = label.reshape(-1)[corners]  # [4, Q]: the corners' argmaxes
+    table = flat.reshape(-1).index_select(0, (cand[:, None] * (hp * wp) + corners[None]).reshape(-1))
     # Second-best values at the corner cells only (the whole grid's cost as much as the rest).
     cells, _ = _compact(corners, hp * wp)  # [M]
     classes = torch.arange(num_classes, device=label.device).view(-1, 1)
+    others = flat.index_select(1, cells)  # [C, M]
+    others[label.reshape(-1).index_select(0, cells), torch.arange(cells.numel(), device=label.device)] = -math.inf
     runner_up = torch.empty(hp * wp, dtype=dtype, device=label.device)
-    runner_up[cells] = torch.where(classes == label.reshape(-1).index_select(0, cells), -math.inf,
-                                   flat.index_select(1, cells)).amax(dim=0)
-    table = torch.cat([table, runner_up[corners][:, None]], dim=1)  # [Q, 5, 4]: row 4 the bound's
-    at = row_of.index_select(0, quad)
-    value = _bilinear(table.permute(1, 2, 0).index_select(2, at), fx.index_select(0, cols),
-                      fy.index_select(0, rows))  # [5, Nb]
-    best = value[:4].amax(dim=0)
-    winner = torch.where(value[:4] == best, cand.t().index_select(1, at), num_classes).min(dim=0).values
-    close = (best <= value[4]).nonzero().squeeze(1)  # -inf bound for a single class
+    runner_up[cells] = others.amax(dim=0)
+    table = torch.cat([table.view(4, 4, -1), runner_up[corners][None]])  # [5, 4 corners, Q]: row 4 the bound's
+    # A quad's pixels are a block of rows x columns (those whose top-left cell is the quad's):
+    # its 5 rows interpolated once per column, then per row (:func:`_bilinear`'s arithmetic),
+    # padded blocks ``[By, Bx, Q]`` (the quads last, contiguous); padding writes to a spare slot.
+    rows, row_ok = _quad_block(y0, quads // wp, hp)  # [By, Q]
+    cols, col_ok = _quad_block(x0, quads % wp, wp)  # [Bx, Q]
+    gx, gy = fx[cols], fy[rows][:, None]  # [Bx, Q], [By, 1, Q]
+    top = table[:, 0, None] * (1 - gx) + table[:, 1, None] * gx  # [5, Bx, Q]
+    bottom = table[:, 2, None] * (1 - gx) + table[:, 3, None] * gx
+    value = (top[:, None] * (1 - gy) + bottom[:, None] * gy).view(5, -1, quads.numel())  # [5, By Bx, Q]
+    band = torch.where(row_ok[:, None] & col_ok[None], rows[:, None] * out_w + cols[None], spare).reshape(-1)
+    # Element-wise over the 4 candidate rows (CPU reductions over a leading dim of 4 are slow);
+    # ties to the lower class.
+    best = torch.maximum(torch.maximum(value[0], value[1]), torch.maximum(value[2], value[3]))  # [By Bx, Q]
+    winner = torch.where(value[0] == best, cand[0], num_classes)
+    for k in (1, 2, 3):
+        winner = torch.minimum(winner, torch.where(value[k] == best, cand[k], num_classes))
+    winner = winner.reshape(-1)
+    close = ((best.reshape(-1) <= value[4].reshape(-1)) & (band < spare)).nonzero().squeeze(1)  # -inf bound: one class
     if close.numel():  # near ties: every class
-        cells = corners[at[close]].t()  # [4, Nc]
-        every = _bilinear(flat[:, cells], fx[cols[close]], fy[rows[close]])  # [C, Nc]
+        pixel = band[close]
+        quad = close % quads.numel()
+        every = _bilinear(flat[:, corners[:, quad]], fx[pixel % out_w], fy[pixel // out_w])  # [C, Nc]
         winner[close] = every.argmax(dim=0)
     labels[band] = winner
-    return labels.view(out_h, out_w)
+    return labels[:spare].view(out_h, out_w)
+
+
+def _quad_block(low: Tensor, index: Tensor, n_grid: int) -> Tuple[Tensor, Tensor]:
+    """The output pixels of one axis whose footprint starts at grid index ``index`` ``[Q]``:
+    ``low`` ``[n_out]`` is :func:`grid_footprint`'s ``i0`` (non-decreasing), so those pixels are
+    a run; returns them padded to the longest run, ``[B, Q]`` (clamped to the axis), and which
+    are real ``[B, Q]`` bool. One host sync (the longest run)."""
+    count = torch.bincount(low, minlength=n_grid)
+    first = (count.cumsum(0) - count).index_select(0, index)
+    count = count.index_select(0, index)
+    width = int(count.max()) if index.numel() else 0
+    step = torch.arange(width, device=low.device)[:, None]
+    return (first + step).clamp(max=max(low.numel() - 1, 0)), step < count
 
 
 def sample_at_pixels(grid: Tensor, stride: int, pixels: Tensor, input_size: Tuple[int, int],

@@ -90,7 +90,8 @@ def score_limbs(
     :data:`PRUNE_SAMPLES` points evenly spread along their axis (``t = (i + 1/2) / 10``), and
     only those reading ``>= prune_below`` at :data:`PRUNE_FRACTION` of them (OpenPose's
     criterion) get the full ``S``-sample score (packed per limb, computed by the same formula,
-    hence bit-identical); the others score 0. A true limb's target reads ``exp(-0.405) = 0.67``
+    identical up to the float rounding of the means over the samples, whose summation order
+    depends on the layout); the others score 0. A true limb's target reads ``exp(-0.405) = 0.67``
     or more along its axis, so the full sampling is paid for about the true limbs and their
     near rivals only, not for all ``N^2`` pairs. (The midpoint alone passes a pair of two people
     whose midpoint falls on a third person's limb of the same type, as in a row of people: on
@@ -132,31 +133,37 @@ def score_limbs(
     if num_limbs == 0 or nmax == 0:
         return limb_heatmaps.new_zeros(num_limbs, nmax, nmax), pair_valid
 
-    start = coords[ends[:, 0]].to(dtype)[:, :, None, None, :]  # [L, N, 1, 1, 2]
-    end = coords[ends[:, 1]].to(dtype)[:, None, :, None, :]  # [L, 1, N, 1, 2]
+    # Everything below is planar, ``[..., P]`` with the pairs last (contiguous, vectorised), in
+    # grid-cell units ``u = (x - s // 2) / s``.
+    cells = (coords.to(dtype) - stride // 2) / stride  # [K, N, 2]
+    start, end = cells[ends[:, 0]], cells[ends[:, 1]]  # [L, N, 2]: first / second joints of each limb
     pattern = _sample_pattern(num_samples, num_across, device, dtype)
     if prune_below is None:
-        scores = _pair_scores(limb_heatmaps, start, end, pattern, stride, ellipse_width, template_sigma)
+        first = start[:, :, None].expand(-1, -1, nmax, -1).reshape(num_limbs, -1, 2)
+        second = end[:, None].expand(-1, nmax, -1, -1).reshape(num_limbs, -1, 2)
+        scores = _pair_scores(limb_heatmaps, _planar(first), _planar(second), pattern, stride, ellipse_width,
+                              template_sigma)
         return scores.reshape(num_limbs, nmax, nmax) * pair_valid, pair_valid
 
     # Pruned: a pair must read >= prune_below at its midpoint (all N^2 pairs, one sample each),
     # then at PRUNE_FRACTION of PRUNE_SAMPLES points along its axis (the survivors only); the
     # pairs left get the full score. Each packing costs one host sync (its width).
-    midpoints = ((start + end) / 2).reshape(num_limbs, nmax * nmax, 1, 2)
-    middle = _sample(limb_heatmaps, midpoints, stride).reshape(num_limbs, nmax, nmax)
-    kept = pair_valid & (middle >= prune_below)
+    mid_x = (start[..., 0, None] + end[:, None, :, 0]) / 2  # [L, N, N]
+    mid_y = (start[..., 1, None] + end[:, None, :, 1]) / 2
+    middle = _sample(limb_heatmaps, mid_x.view(num_limbs, 1, -1), mid_y.view(num_limbs, 1, -1))
+    kept = pair_valid & (middle.view(num_limbs, nmax, nmax) >= prune_below)
     # The axis points in two halves (even, then odd i): a pair with more dark points in the
     # first half than the criterion allows in all is rejected before the second.
-    along = (torch.arange(PRUNE_SAMPLES, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES
+    along = (torch.arange(PRUNE_SAMPLES, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [10, 1]
     allowed_dark = PRUNE_SAMPLES - round(PRUNE_FRACTION * PRUNE_SAMPLES)
     # Flat gathers and scatters (index_select / index_add): CPU advanced indexing is several
     # times slower.
     dark = torch.zeros(num_limbs * nmax * nmax, dtype=torch.long, device=device)
     for half in (along[0::2], along[1::2]):
         pair, packed_at, width = _pack(kept)
-        first, second = _packed_ends(start, end, pair, packed_at, width)
-        probes = _sample(limb_heatmaps, first + half * (second - first), stride)  # [L, width, S / 2]
-        dark.index_add_(0, pair, (probes < prune_below).sum(dim=-1).view(-1).index_select(0, packed_at))
+        (ax, ay), (bx, by) = _packed_ends(start, end, pair, packed_at, width)
+        probes = _sample(limb_heatmaps, ax + half * (bx - ax), ay + half * (by - ay))  # [L, S / 2, width]
+        dark.index_add_(0, pair, (probes < prune_below).sum(dim=1).view(-1).index_select(0, packed_at))
         kept = kept & (dark.view_as(kept) <= allowed_dark)
     pair, packed_at, width = _pack(kept)
     first, second = _packed_ends(start, end, pair, packed_at, width)
@@ -164,6 +171,11 @@ def score_limbs(
     scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax)
     scores.index_copy_(0, pair, packed.reshape(-1).index_select(0, packed_at))
     return scores.view(num_limbs, nmax, nmax), pair_valid
+
+
+def _planar(points: Tensor) -> Tuple[Tensor, Tensor]:
+    """``x`` and ``y`` ``[L, 1, P]`` of the points ``[L, P, 2]``."""
+    return points[..., 0][:, None], points[..., 1][:, None]
 
 
 def _pack(kept: Tensor) -> Tuple[Tensor, Tensor, int]:
@@ -181,84 +193,82 @@ def _pack(kept: Tensor) -> Tuple[Tensor, Tensor, int]:
 
 
 def _packed_ends(start: Tensor, end: Tensor, pair: Tensor, packed_at: Tensor,
-                 width: int) -> Tuple[Tensor, Tensor]:
-    """First and second joints ``[L, width, 1, 2]`` of the packed pairs (:func:`_pack`; 0 in
-    unused slots), from ``start`` ``[L, N, 1, 1, 2]`` and ``end`` ``[L, 1, N, 1, 2]``."""
+                 width: int) -> Tuple[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]:
+    """First and second joints of the packed pairs (:func:`_pack`; 0 in unused slots), planar
+    (:func:`_planar`: ``x``, ``y`` ``[L, 1, width]``), from the limbs' joints ``start`` and
+    ``end`` ``[L, N, 2]``."""
     num_limbs, n = start.shape[0], start.shape[1]
     limb, rest = pair // (n * n), pair % (n * n)
-    first = start.new_zeros(num_limbs * width, 2)
-    second = start.new_zeros(num_limbs * width, 2)
-    first.index_copy_(0, packed_at, start.reshape(-1, 2).index_select(0, limb * n + rest // n))
-    second.index_copy_(0, packed_at, end.reshape(-1, 2).index_select(0, limb * n + rest % n))
-    return first.view(num_limbs, width, 1, 2), second.view(num_limbs, width, 1, 2)
+    both = start.new_zeros(num_limbs * width, 4)
+    both.index_copy_(0, packed_at, torch.cat([start.reshape(-1, 2).index_select(0, limb * n + rest // n),
+                                              end.reshape(-1, 2).index_select(0, limb * n + rest % n)], dim=1))
+    both = both.t().reshape(4, num_limbs, 1, width)
+    return (both[0], both[1]), (both[2], both[3])
 
 
-def _sample(limb_heatmaps: Tensor, points: Tensor, stride: int) -> Tensor:
-    """Bilinear values (0 outside the map) of ``limb_heatmaps`` ``[L, h, w]`` at ``points``
-    ``[L, P, S, 2]`` (input pixels), one map per limb: ``[L, P, S]``."""
+def _sample(limb_heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Bilinear values (0 outside the map) of ``limb_heatmaps`` ``[L, h, w]`` at the grid-cell
+    positions ``(x, y)`` ``[L, S, P]``, one map per limb: ``[L, S, P]``."""
     num_limbs, h, w = limb_heatmaps.shape
-    # Input pixels -> grid cells -> grid_sample's normalised coordinates (align_corners=False).
-    cells = (points - stride // 2) / stride
-    size = torch.tensor([w, h], device=points.device, dtype=points.dtype)
-    grid = (2 * cells + 1) / size - 1
+    # Grid cells -> grid_sample's normalised coordinates (align_corners=False).
+    # (Written into its interleaved layout: ``torch.stack(..., dim=-1)`` is 4x slower on CPU.)
+    grid = x.new_empty(*x.shape, 2)
+    grid[..., 0] = (2 * x + 1) / w - 1
+    grid[..., 1] = (2 * y + 1) / h - 1
     samples = F.grid_sample(
         limb_heatmaps.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False,
-    )  # [L, 1, P, S]
+    )  # [L, 1, S, P]
     return samples[:, 0]
 
 
 def _pair_scores(
-    limb_heatmaps: Tensor, start: Tensor, end: Tensor, pattern: Tuple[Tensor, Tensor], stride: int,
-    ellipse_width: float, template_sigma: Optional[float],
+    limb_heatmaps: Tensor, start: Tuple[Tensor, Tensor], end: Tuple[Tensor, Tensor],
+    pattern: Tuple[Tensor, Tensor], stride: int, ellipse_width: float, template_sigma: Optional[float],
 ) -> Tensor:
-    """Scores (see :func:`score_limbs`) of the pairs ``start -> end`` (broadcastable
-    ``[L, ..., 1, 2]``, input pixels) of every limb: ``[L, ...]`` (the pairs' dims)."""
-    along, across = pattern
-    axis = end - start  # [L, ..., 1, 2]
-    length = axis.norm(dim=-1, keepdim=True)
-    normal = torch.stack([-axis[..., 1], axis[..., 0]], dim=-1)
-    normal = torch.where(length > 0, normal / length.clamp_min(1e-12), torch.zeros_like(normal))
-    points = (
-        start + along[:, None] * axis + (ellipse_width * across)[:, None] * normal
-    )  # [L, ..., S, 2] in input pixels
-    pair_shape = points.shape[:-2]
-    flat = points.reshape(points.shape[0], -1, points.shape[-2], 2)
-    samples = _sample(limb_heatmaps, flat, stride).reshape(*pair_shape, points.shape[-2])
+    """Scores (see :func:`score_limbs`) of the pairs ``start -> end`` (planar, :func:`_planar`:
+    ``x``, ``y`` ``[L, 1, P]`` in grid cells) of every limb: ``[L, P]``."""
+    along, across = pattern[0][:, None], pattern[1][:, None]  # [S, 1]
+    (ax, ay), (bx, by) = start, end
+    dx, dy = bx - ax, by - ay  # [L, 1, P]
+    length = torch.sqrt(dx * dx + dy * dy)
+    inv = torch.where(length > 0, 1 / length.clamp_min(1e-12), torch.zeros_like(length))
+    ux, uy = dx * inv, dy * inv  # unit axis (0 for A == B); the normal is (-uy, ux)
+    side = (ellipse_width / stride) * across  # [S, 1], grid cells
+    x = ax + along * dx - side * uy  # [L, S, P]
+    y = ay + along * dy + side * ux
+    samples = _sample(limb_heatmaps, x, y)
     if template_sigma is None:
-        return samples.mean(dim=-1)
-    template = _limb_template(start, end, points, stride, limb_heatmaps.shape[-2:], template_sigma)
-    error = (samples - template).abs().mean(dim=-1) / template.mean(dim=-1).clamp_min(1e-12)
+        return samples.mean(dim=1)
+    template = _limb_template(ax, ay, bx, by, ux, uy, length, x, y, stride, limb_heatmaps.shape[-2:],
+                              template_sigma)
+    error = (samples - template).abs().mean(dim=1) / template.mean(dim=1).clamp_min(1e-12)
     return (1 - error).clamp_min(0)
 
 
-def _limb_template(start: Tensor, end: Tensor, points: Tensor, stride: int, grid_size: Tuple[int, int],
-                   sigma: float) -> Tensor:
-    """The limb target of the pair ``start -> end`` (``targets.limb_targets``: ``exp(-0.5 ((d.u)^2 /
+def _limb_template(ax: Tensor, ay: Tensor, bx: Tensor, by: Tensor, ux: Tensor, uy: Tensor, length: Tensor,
+                   x: Tensor, y: Tensor, stride: int, grid_size: Tuple[int, int], sigma: float) -> Tensor:
+    """The limb target of the pair ``a -> b`` (``targets.limb_targets``: ``exp(-0.5 ((d.u)^2 /
     max(len / 2, sigma)^2 + (d.n)^2 / sigma^2))``, ``d`` from the midpoint) *as the heatmap
     represents it*: drawn at the cell centres of the stride-``s`` grid ``grid_size = (h, w)`` and
-    read at ``points`` ``[L, ..., S, 2]`` (input px) by the same bilinear sampling as the heatmap
-    (0 outside the grid), so that an isolated true limb of an exact heatmap matches its template
+    read at the points ``(x, y)`` ``[L, S, P]`` by the same bilinear sampling as the heatmap (0
+    outside the grid), so that an isolated true limb of an exact heatmap matches its template
     exactly. (The analytic Gaussian read at the samples differs from its bilinear reading by
     about 12% of its mean for ``sigma`` of one cell: as much as a wrong pair's mismatch.)
+    Planar, grid-cell units: ``a``, ``b``, the unit axis ``u`` and the ``length`` (cells) are
+    ``[L, 1, P]``.
 
     Returns:
-        ``[L, ..., S]``.
+        ``[L, S, P]``.
     """
     h, w = grid_size
-    axis = end - start  # [L, ..., 1, 2]
-    length = axis.norm(dim=-1, keepdim=True)
-    unit = torch.where(length > 0, axis / length.clamp_min(1e-12), axis.new_tensor([1.0, 0.0]))
-    ux, uy = unit[..., 0], unit[..., 1]  # [L, ..., 1]
-    inv_major = 1.0 / (length[..., 0] / 2).clamp_min(sigma)  # [L, ..., 1]
-    cells = (points - stride // 2) / stride  # [L, ..., S, 2]
-    base = torch.floor(cells)
-    fx, fy = cells[..., 0] - base[..., 0], cells[..., 1] - base[..., 1]
-    # Along / across coordinates of the corner (base) relative to the midpoint; a step of one
-    # cell in x or y adds a constant to both.
-    d = base * stride + stride // 2 - (start + end) / 2
-    along0 = d[..., 0] * ux + d[..., 1] * uy
-    across0 = d[..., 1] * ux - d[..., 0] * uy
-    col0, row0 = base[..., 0], base[..., 1]
+    # Along / across coordinates (input px, divided by the axes' scales) of the bottom-left
+    # corner cell relative to the midpoint; a step of one cell in x or y adds a constant to both.
+    inv_major = 1.0 / (length * (stride / 2)).clamp_min(sigma)  # [L, 1, P]
+    col0, row0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - col0, y - row0
+    ex, ey = (col0 - (ax + bx) / 2) * stride, (row0 - (ay + by) / 2) * stride  # input px
+    along0 = ex * ux + ey * uy
+    across0 = ey * ux - ex * uy
     weights_x = ((1 - fx) * ((col0 >= 0) & (col0 <= w - 1)), fx * ((col0 >= -1) & (col0 <= w - 2)))
     weights_y = ((1 - fy) * ((row0 >= 0) & (row0 <= h - 1)), fy * ((row0 >= -1) & (row0 <= h - 2)))
     template = torch.zeros_like(fx)

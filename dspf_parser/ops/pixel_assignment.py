@@ -189,9 +189,14 @@ def assign_projections(
     upper = torch.where(alive, far * least, inf)
     tile_of, person_of = (lower <= upper.amin(dim=1, keepdim=True)).nonzero(as_tuple=True)  # [E], tile-major
     joints = person_of[:, None] * num_types + torch.arange(num_types, device=device)  # [E, K] flat joints
-    near, far = _box_distances2(tile_box[tile_of][:, None], torch.stack([jx, jy, jx, jy], dim=1)[joints])
-    lower = torch.where(usable[joints], near * inv_weight2[joints], inf)  # [E, K]
-    upper = torch.where(usable[joints], far * inv_weight2[joints], inf)
+
+    def at_joints(values: Tensor) -> Tensor:  # values [P*K, ...] of the joints [E, K]: 1-D gathers
+        return values.index_select(0, joints.reshape(-1)).view(*joints.shape, *values.shape[1:])
+
+    near, far = _box_distances2(tile_box.index_select(0, tile_of)[:, None], at_joints(torch.stack([jx, jy, jx, jy], dim=1)))
+    usable_at, weight_at = at_joints(usable), at_joints(inv_weight2)
+    lower = torch.where(usable_at, near * weight_at, inf)  # [E, K]
+    upper = torch.where(usable_at, far * weight_at, inf)
     best = torch.full((tile_ids.numel(),), math.inf, dtype=dtype, device=device)
     best = best.scatter_reduce(0, tile_of, upper.amin(dim=1), "amin")
     pair, member = (lower <= best[tile_of][:, None]).nonzero(as_tuple=True)  # joints ascending per tile
@@ -206,8 +211,11 @@ def assign_projections(
     cand_ok = cand >= 0
     cand = cand.clamp_min(0)
     far_away = torch.full((), math.inf, dtype=dtype, device=device)  # padded slots cost inf
-    cand_x, cand_y = torch.where(cand_ok, jx[cand], far_away), torch.where(cand_ok, jy[cand], far_away)
-    cand_w = torch.where(cand_ok, inv_weight2[cand], torch.ones((), dtype=dtype, device=device))
+    flat_cand = cand.view(-1)
+    cand_x = torch.where(cand_ok, jx.index_select(0, flat_cand).view_as(cand), far_away)
+    cand_y = torch.where(cand_ok, jy.index_select(0, flat_cand).view_as(cand), far_away)
+    cand_w = torch.where(cand_ok, inv_weight2.index_select(0, flat_cand).view_as(cand),
+                         torch.ones((), dtype=dtype, device=device))
 
     chunk = max(1, budget // num_cand)
     for start in range(0, targets.shape[0], chunk):
