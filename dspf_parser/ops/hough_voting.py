@@ -8,7 +8,6 @@ Grid convention: maps live on an output grid of stride ``s``; cell ``[i, j]`` re
 input position ``x = j * s + s // 2``, ``y = i * s + s // 2``. Offsets are in input pixels,
 returned keypoint coordinates ``(x, y)`` are input pixel-index coordinates.
 """
-import functools
 import math
 from typing import Optional, Tuple
 
@@ -109,19 +108,6 @@ def hough_voting(
     return hough / (math.pi * (radius / stride) ** 2)
 
 
-def _window_max(x: Tensor, size: int) -> Tensor:
-    """Max over the ``size x size`` window centred on every cell of ``x`` ``[K, h, w]``.
-
-    Equal to ``F.max_pool2d(x, size, stride=1, padding=size // 2)``, computed separably
-    (much faster on CPU for stride 1).
-    """
-    r = size // 2
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (r, r, r, r), value=-math.inf)
-    rows = functools.reduce(torch.maximum, [padded[:, d:d + h] for d in range(size)])
-    return functools.reduce(torch.maximum, [rows[:, :, d:d + w] for d in range(size)])
-
-
 def detect_keypoints(
     hough: Tensor,
     stride: int,
@@ -170,32 +156,57 @@ def detect_keypoints(
     if nms_kernel % 2 != 1:
         raise ValueError(f"nms_kernel must be odd, got {nms_kernel}")
     k, h, w = hough.shape
-    # 3x3 moments around every cell, sum h, sum h * dj, sum h * di (zero padding), by
-    # separable window sums: [K, 3, h * w].
-    padded = F.pad(hough, (1, 1, 1, 1))
-    over_rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]  # [K, h, w + 2]
-    over_cols = padded[:, :, :-2] + padded[:, :, 1:-1] + padded[:, :, 2:]  # [K, h + 2, w]
-    moments = torch.stack([
-        over_rows[:, :, :-2] + over_rows[:, :, 1:-1] + over_rows[:, :, 2:],
-        over_rows[:, :, 2:] - over_rows[:, :, :-2],
-        over_cols[:, 2:] - over_cols[:, :-2],
-    ], dim=1).reshape(k, 3, h * w)
-    peaks = (hough == _window_max(hough, nms_kernel)) & (hough > 0)  # [K, h, w]
-    peaks = peaks.reshape(k, h * w) & (moments[:, 0] > threshold)
+    # Sparse: only the positive cells can be peaks, so the NMS and the 3x3 moments are read at
+    # them only, from the zero-padded maps (a padded cell is never positive and a zero
+    # neighbour never beats a positive cell, so this is max-pool NMS with -inf padding).
+    r = max(nms_kernel // 2, 1)
+    ph, pw = h + 2 * r, w + 2 * r
+    padded = F.pad(hough, (r, r, r, r)).reshape(-1)  # [K * ph * pw]
+    cell = (padded > 0).nonzero().squeeze(1)  # flat padded indices, ascending
+    value = padded.index_select(0, cell)
+    peak = torch.ones_like(cell, dtype=torch.bool)
+    half = nms_kernel // 2
+    for di in range(-half, half + 1):
+        for dj in range(-half, half + 1):
+            if di or dj:
+                peak &= padded.index_select(0, cell + (di * pw + dj)) <= value
+    cell = cell[peak]
 
-    flat = torch.where(peaks, moments[:, 0], torch.full_like(moments[:, 0], -math.inf))
-    top, index = flat.topk(min(max_per_type, h * w), dim=1)  # [K, T], sorted descending
-    valid = torch.isfinite(top)
-    num = int(valid.sum(dim=1).max()) if k > 0 else 0
-    top, index, valid = top[:, :num], index[:, :num], valid[:, :num]
-    scores = torch.where(valid, top, torch.zeros_like(top))
+    def window_sums(along_rows: bool) -> Tuple[Tensor, Tensor, Tensor]:
+        """Sums of the 3 cells of each column (``along_rows``: of each row) of the 3x3 windows
+        of ``cell``, for the column (row) offsets -1, 0, 1."""
+        def at(d: int, e: int) -> Tensor:
+            return padded.index_select(0, cell + ((e * pw + d) if along_rows else (d * pw + e)))
+        return tuple((at(-1, e) + at(0, e)) + at(1, e) for e in (-1, 0, 1))
 
-    cell_x = (index % w).to(hough.dtype)
-    cell_y = torch.div(index, w, rounding_mode="floor").to(hough.dtype)
+    left, middle, right = window_sums(along_rows=False)  # column sums
+    mass = (left + middle) + right  # 3x3 vote mass
+    keep = mass > threshold
+    cell, mass = cell[keep], mass[keep]
+    # The best max_per_type peaks of each type by decreasing mass (ties: lower flat index
+    # first), packed as [K, Nmax].
+    kind = torch.div(cell, ph * pw, rounding_mode="floor")
+    order = torch.argsort(-mass, stable=True)
+    order = order[torch.argsort(kind[order], stable=True)]
+    cell, mass, kind = cell[order], mass[order], kind[order]
+    counts = torch.bincount(kind, minlength=k)
+    rank = torch.arange(cell.numel(), device=hough.device) - (counts.cumsum(0) - counts)[kind]
+    keep = rank < max_per_type
+    cell, mass, kind, rank = cell[keep], mass[keep], kind[keep], rank[keep]
+    num = min(int(counts.max()), max_per_type) if cell.numel() else 0
+    place = kind * num + rank
+    scores = hough.new_zeros(k * num).index_copy_(0, place, mass).view(k, num)
+    valid = torch.zeros(k * num, dtype=torch.bool, device=hough.device).index_fill_(0, place, True).view(k, num)
+
+    within = cell - kind * (ph * pw)
+    cell_x = (within % pw - r).to(hough.dtype)
+    cell_y = (torch.div(within, pw, rounding_mode="floor") - r).to(hough.dtype)
     if refine:
-        at_peak = moments.gather(2, index.unsqueeze(1).expand(k, 3, num))  # [K, 3, num]
-        mass = scores.clamp_min(torch.finfo(hough.dtype).tiny)
-        cell_x = cell_x + torch.where(valid, at_peak[:, 1] / mass, torch.zeros_like(mass))
-        cell_y = cell_y + torch.where(valid, at_peak[:, 2] / mass, torch.zeros_like(mass))
-    coords = torch.stack([cell_x, cell_y], dim=-1) * stride + stride // 2  # [K, num, 2]
-    return coords * valid.unsqueeze(-1), scores, valid
+        left, _, right = window_sums(along_rows=False)
+        top, _, bottom = window_sums(along_rows=True)
+        positive = mass.clamp_min(torch.finfo(hough.dtype).tiny)
+        cell_x = cell_x + (right - left) / positive
+        cell_y = cell_y + (bottom - top) / positive
+    coords = hough.new_zeros(k * num, 2)
+    coords.index_copy_(0, place, torch.stack([cell_x, cell_y], dim=-1) * stride + stride // 2)
+    return coords.view(k, num, 2), scores, valid

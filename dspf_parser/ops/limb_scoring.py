@@ -21,6 +21,11 @@ __all__ = ["PRUNE_FRACTION", "PRUNE_SAMPLES", "score_limbs"]
 #: spread along its axis and needs ``PRUNE_FRACTION`` of them lit (OpenPose's criterion).
 PRUNE_SAMPLES = 10
 PRUNE_FRACTION = 0.8
+#: The axis points read first (indices into the ``PRUNE_SAMPLES``, ``t = (i + 1/2) / 10``): away
+#: from the midpoint (already lit for every pair read) and from the ends (lit by the ends' own
+#: limbs); a pair with more dark points among them than the criterion allows in all is
+#: rejected before the other points are read.
+PRUNE_FIRST = (1, 6, 8)
 
 
 def _sample_pattern(
@@ -147,29 +152,39 @@ def score_limbs(
 
     # Pruned: a pair must read >= prune_below at its midpoint (all N^2 pairs, one sample each),
     # then at PRUNE_FRACTION of PRUNE_SAMPLES points along its axis (the survivors only); the
-    # pairs left get the full score. Each packing costs one host sync (its width).
-    mid_x = (start[..., 0, None] + end[:, None, :, 0]) / 2  # [L, N, N]
-    mid_y = (start[..., 1, None] + end[:, None, :, 1]) / 2
-    middle = _sample(limb_heatmaps, mid_x.view(num_limbs, 1, -1), mid_y.view(num_limbs, 1, -1))
+    # pairs left get the full score. The midpoint of two points is the mean of their
+    # normalised sampling coordinates (an affine map), so its grid is built in one broadcast.
+    norm_start, norm_end = _normalised(start, h, w), _normalised(end, h, w)  # [L, N, 2]
+    middle_grid = (norm_start[:, :, None] + norm_end[:, None]) * 0.5  # [L, N, N, 2]
+    middle = _sample_normalised(limb_heatmaps, middle_grid.view(num_limbs, 1, nmax * nmax, 2))
     kept = pair_valid & (middle.view(num_limbs, nmax, nmax) >= prune_below)
-    # The axis points in two halves (even, then odd i): a pair with more dark points in the
-    # first half than the criterion allows in all is rejected before the second.
-    along = (torch.arange(PRUNE_SAMPLES, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [10, 1]
+    # The survivors are packed per limb (``[L, width]``, one host sync per packing for its
+    # width) with their ends and their count of dark axis points; each probe stage re-packs
+    # the survivors of the previous one. Flat gathers and scatters (index_select /
+    # index_copy): CPU advanced indexing is several times slower.
+    pair, slot, width = _pack(kept.view(num_limbs, nmax * nmax))
+    limb, rest = pair // (nmax * nmax), pair % (nmax * nmax)
+    ends_of_pairs = torch.cat([start.reshape(-1, 2).index_select(0, limb * nmax + rest // nmax),
+                               end.reshape(-1, 2).index_select(0, limb * nmax + rest % nmax)], dim=1)  # [E, 4]
+    packed = ends_of_pairs.new_zeros(4, num_limbs * width).index_copy_(1, slot, ends_of_pairs.t())  # ax, ay, bx, by
+    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair)
+    # Dark axis points per place; an empty place starts darker than allowed, so it never survives.
     allowed_dark = PRUNE_SAMPLES - round(PRUNE_FRACTION * PRUNE_SAMPLES)
-    # Flat gathers and scatters (index_select / index_add): CPU advanced indexing is several
-    # times slower.
-    dark = torch.zeros(num_limbs * nmax * nmax, dtype=torch.long, device=device)
-    for half in (along[0::2], along[1::2]):
-        pair, packed_at, width = _pack(kept)
-        (ax, ay), (bx, by) = _packed_ends(start, end, pair, packed_at, width)
-        probes = _sample(limb_heatmaps, ax + half * (bx - ax), ay + half * (by - ay))  # [L, S / 2, width]
-        dark.index_add_(0, pair, (probes < prune_below).sum(dim=1).view(-1).index_select(0, packed_at))
-        kept = kept & (dark.view_as(kept) <= allowed_dark)
-    pair, packed_at, width = _pack(kept)
-    first, second = _packed_ends(start, end, pair, packed_at, width)
-    packed = _pair_scores(limb_heatmaps, first, second, pattern, stride, ellipse_width, template_sigma)  # [L, width]
+    dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long, device=device).index_fill_(0, slot, 0)
+    along = (torch.arange(PRUNE_SAMPLES, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [10, 1]
+    later = [i for i in range(PRUNE_SAMPLES) if i not in PRUNE_FIRST]
+    for probes in (along[list(PRUNE_FIRST)], along[later]):
+        ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
+        values = _sample(limb_heatmaps, ax + probes * (bx - ax), ay + probes * (by - ay))  # [L, S', width]
+        dark = dark + (values < prune_below).sum(dim=1).view(-1)
+        source, slot, width = _pack((dark <= allowed_dark).view(num_limbs, width))
+        packed = packed.new_zeros(4, num_limbs * width).index_copy_(1, slot, packed.index_select(1, source))
+        pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair.index_select(0, source))
+        dark = torch.full_like(pair, allowed_dark + 1).index_copy_(0, slot, dark.index_select(0, source))
+    ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
+    full = _pair_scores(limb_heatmaps, (ax, ay), (bx, by), pattern, stride, ellipse_width, template_sigma)
     scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax)
-    scores.index_copy_(0, pair, packed.reshape(-1).index_select(0, packed_at))
+    scores.index_copy_(0, pair.index_select(0, slot), full.reshape(-1).index_select(0, slot))
     return scores.view(num_limbs, nmax, nmax), pair_valid
 
 
@@ -179,42 +194,41 @@ def _planar(points: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 def _pack(kept: Tensor) -> Tuple[Tensor, Tensor, int]:
-    """The kept pairs of ``[L, N, N]`` packed per limb: their flat indices ``pair`` ``[E]`` into
-    ``[L, N, N]`` (limb ascending), their flat places ``limb * width + slot`` in the packed
-    ``[L, width]`` layout (``slot``: the pair's rank among its limb's kept pairs), and ``width``,
-    the largest count per limb (one host sync)."""
-    num_limbs, n = kept.shape[0], kept.shape[1]
-    pair = kept.reshape(-1).nonzero().squeeze(1)
-    limb = pair // (n * n)
-    counts = torch.bincount(limb, minlength=num_limbs)
-    width = int(counts.max()) if pair.numel() else 0
-    slot = torch.arange(pair.numel(), device=kept.device) - (counts.cumsum(0) - counts).index_select(0, limb)
-    return pair, limb * width + slot, width
+    """The kept entries of ``[L, M]`` packed per row: their flat indices ``source`` ``[E]`` into
+    ``[L, M]`` (row-major), their flat places ``row * width + rank`` in the packed ``[L, width]``
+    layout (``rank``: the entry's rank among its row's kept entries), and ``width``, the largest
+    count per row (one host sync)."""
+    num_rows, m = kept.shape
+    source = kept.reshape(-1).nonzero().squeeze(1)
+    row = source // m
+    counts = torch.bincount(row, minlength=num_rows)
+    width = int(counts.max()) if source.numel() else 0
+    rank = torch.arange(source.numel(), device=kept.device) - (counts.cumsum(0) - counts).index_select(0, row)
+    return source, row * width + rank, width
 
 
-def _packed_ends(start: Tensor, end: Tensor, pair: Tensor, packed_at: Tensor,
-                 width: int) -> Tuple[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor]]:
-    """First and second joints of the packed pairs (:func:`_pack`; 0 in unused slots), planar
-    (:func:`_planar`: ``x``, ``y`` ``[L, 1, width]``), from the limbs' joints ``start`` and
-    ``end`` ``[L, N, 2]``."""
-    num_limbs, n = start.shape[0], start.shape[1]
-    limb, rest = pair // (n * n), pair % (n * n)
-    both = start.new_zeros(num_limbs * width, 4)
-    both.index_copy_(0, packed_at, torch.cat([start.reshape(-1, 2).index_select(0, limb * n + rest // n),
-                                              end.reshape(-1, 2).index_select(0, limb * n + rest % n)], dim=1))
-    both = both.t().reshape(4, num_limbs, 1, width)
-    return (both[0], both[1]), (both[2], both[3])
+def _normalised(cells: Tensor, h: int, w: int) -> Tensor:
+    """``grid_sample``'s normalised coordinates (``align_corners=False``) of the grid-cell
+    positions ``cells`` ``[..., 2]`` (``x``, ``y``) on an ``h x w`` grid."""
+    size = cells.new_tensor([w, h])
+    return (2 * cells + 1) / size - 1
 
 
 def _sample(limb_heatmaps: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """Bilinear values (0 outside the map) of ``limb_heatmaps`` ``[L, h, w]`` at the grid-cell
     positions ``(x, y)`` ``[L, S, P]``, one map per limb: ``[L, S, P]``."""
     num_limbs, h, w = limb_heatmaps.shape
-    # Grid cells -> grid_sample's normalised coordinates (align_corners=False).
-    # (Written into its interleaved layout: ``torch.stack(..., dim=-1)`` is 4x slower on CPU.)
+    # Grid cells -> grid_sample's normalised coordinates (:func:`_normalised`), written into
+    # its interleaved layout (``torch.stack(..., dim=-1)`` is 4x slower on CPU).
     grid = x.new_empty(*x.shape, 2)
     grid[..., 0] = (2 * x + 1) / w - 1
     grid[..., 1] = (2 * y + 1) / h - 1
+    return _sample_normalised(limb_heatmaps, grid)
+
+
+def _sample_normalised(limb_heatmaps: Tensor, grid: Tensor) -> Tensor:
+    """Bilinear values (0 outside the map) of ``limb_heatmaps`` ``[L, h, w]`` at the normalised
+    positions ``grid`` ``[L, S, P, 2]`` (:func:`_normalised`), one map per limb: ``[L, S, P]``."""
     samples = F.grid_sample(
         limb_heatmaps.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False,
     )  # [L, 1, S, P]
