@@ -242,7 +242,9 @@ def perfect_maps(sample: SyntheticSample, model: nn.Module, cfg) -> Tuple[torch.
     field, _ = dspf_targets(torch.from_numpy(sample.instance_map).long(), keypoints, stride)
     num_classes = get_schema(cfg.MODEL.DSPF.SCHEMA).num_parts
     parts = part_logits_from_map(torch.from_numpy(sample.part_map), num_classes, stride)
-    pose = PoseMaps(to_logits(heat)[None], offsets[None], to_logits(limbs)[None])
+    # Contiguous like the network's outputs (its offsets are a view of an NCHW convolution;
+    # the targets' offsets are strided per point).
+    pose = PoseMaps(to_logits(heat)[None], offsets[None].contiguous(), to_logits(limbs)[None])
     return parts[None], field[None], pose
 
 

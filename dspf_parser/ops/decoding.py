@@ -382,15 +382,12 @@ def _pixel_footprints(pixels: Tensor, grid_size: Tuple[int, int], stride: int, i
 
 
 def class_argmax(probs: Tensor) -> Tensor:
-    """``probs.argmax(0)`` of ``[C, h, w]`` (ties to the lower class), computed as the largest
-    ``C - c`` over the classes ``c`` reaching the maximum: two vectorised reductions instead of
-    CPU ``argmax``'s strided one (about 6x faster for 59 classes on a 128 x 128 grid). A cell
-    with a NaN probability (no class reaches the maximum) gets class 0 (background)."""
-    num_classes = probs.shape[0]
-    rank = torch.arange(num_classes, 0, -1, device=probs.device,
-                        dtype=torch.uint8 if num_classes < 256 else torch.int32).view(-1, 1, 1)
-    first = num_classes - ((probs == probs.amax(dim=0)) * rank).amax(dim=0).long()
-    return first.remainder(num_classes)  # NaN cells: num_classes -> 0
+    """``probs.argmax(0)`` of ``[C, h, w]`` (ties to the lower class) as ``probs.max(0)``'s
+    indices, which are the first maximum's as well: CPU ``argmax`` over a leading dimension
+    is about 3x slower for 59 classes on a 128 x 128 grid. A cell with a NaN probability gets
+    class 0 (background)."""
+    values, first = probs.max(dim=0)
+    return torch.where(values.isnan(), torch.zeros_like(first), first)
 
 
 def _compact(indices: Tensor, size: int) -> Tuple[Tensor, Tensor]:

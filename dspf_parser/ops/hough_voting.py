@@ -76,9 +76,13 @@ def hough_voting(
     plane = torch.arange(n * k, device=heatmaps.device, dtype=exact).view(n, k, 1, 1) * (ph * pw) + (pw + 1)
     dx, dy = offsets[:, :, 0], offsets[:, :, 1]
     if min_vote is not None:  # the voting cells only, flat
-        cell = (heatmaps > min_vote).flatten().nonzero().squeeze(1)
-        heatmaps = heatmaps.flatten().index_select(0, cell)
-        dx, dy = dx.flatten().index_select(0, cell), dy.flatten().index_select(0, cell)
+        cell = (heatmaps > min_vote).reshape(-1).nonzero().squeeze(1)
+        heatmaps = heatmaps.reshape(-1).index_select(0, cell)
+        # dx and dy of cell (plane p, pixel q) sit at (2 p) h w + q and (2 p + 1) h w + q of the
+        # offsets (read in place: flattening their strided planes copies them).
+        at_dx = cell + cell.div(h * w, rounding_mode="floor") * (h * w)
+        flat = offsets.reshape(-1)
+        dx, dy = flat.index_select(0, at_dx), flat.index_select(0, at_dx + h * w)
         cols = cols.expand(n, k, h, w).flatten().index_select(0, cell)
         rows = rows[:, None].expand(n, k, h, w).flatten().index_select(0, cell)
         plane = plane.expand(n, k, h, w).flatten().index_select(0, cell)
@@ -98,10 +102,10 @@ def hough_voting(
     base = (v0.to(exact) * pw + u0.to(exact) + plane).long().flatten()
     # One index_add per corner (no concatenated copies).
     padded = heatmaps.new_zeros(n * k * ph * pw)
-    padded = padded.index_add(0, base, (upper - upper_right).flatten())
-    padded = padded.index_add(0, base + 1, upper_right.flatten())
-    padded = padded.index_add(0, base + pw, (lower - lower_right).flatten())
-    padded = padded.index_add(0, base + pw + 1, lower_right.flatten())
+    padded.index_add_(0, base, (upper - upper_right).flatten())
+    padded.index_add_(0, base + 1, upper_right.flatten())
+    padded.index_add_(0, base + pw, (lower - lower_right).flatten())
+    padded.index_add_(0, base + pw + 1, lower_right.flatten())
     hough = padded.view(n, k, ph, pw)[:, :, 1:-2, 1:-2]
     if radius is None:
         return hough.contiguous()

@@ -150,37 +150,42 @@ def score_limbs(
                               template_sigma)
         return scores.reshape(num_limbs, nmax, nmax) * pair_valid, pair_valid
 
-    # Pruned: a pair must read >= prune_below at its midpoint (all N^2 pairs, one sample each),
-    # then at PRUNE_FRACTION of PRUNE_SAMPLES points along its axis (the survivors only); the
-    # pairs left get the full score. The midpoint of two points is the mean of their
-    # normalised sampling coordinates (an affine map), so its grid is built in one broadcast.
-    norm_start, norm_end = _normalised(start, h, w), _normalised(end, h, w)  # [L, N, 2]
-    middle_grid = (norm_start[:, :, None] + norm_end[:, None]) * 0.5  # [L, N, N, 2]
-    middle = _sample_normalised(limb_heatmaps, middle_grid.view(num_limbs, 1, nmax * nmax, 2))
-    kept = pair_valid & (middle.view(num_limbs, nmax, nmax) >= prune_below)
-    # The survivors are packed per limb (``[L, width]``, one host sync per packing for its
-    # width) with their ends and their count of dark axis points; each probe stage re-packs
-    # the survivors of the previous one. Flat gathers and scatters (index_select /
-    # index_copy): CPU advanced indexing is several times slower.
-    pair, slot, width = _pack(kept.view(num_limbs, nmax * nmax))
-    limb, rest = pair // (nmax * nmax), pair % (nmax * nmax)
-    ends_of_pairs = torch.cat([start.reshape(-1, 2).index_select(0, limb * nmax + rest // nmax),
-                               end.reshape(-1, 2).index_select(0, limb * nmax + rest % nmax)], dim=1)  # [E, 4]
-    packed = ends_of_pairs.new_zeros(4, num_limbs * width).index_copy_(1, slot, ends_of_pairs.t())  # ax, ay, bx, by
-    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair)
-    # Dark axis points per place; an empty place starts darker than allowed, so it never survives.
+    # Pruned: a pair must read >= prune_below at its midpoint and at enough of the PRUNE_FIRST
+    # axis points (all N^2 pairs, four samples each), then at PRUNE_FRACTION of all
+    # PRUNE_SAMPLES axis points (the survivors only); the pairs left get the full score. A
+    # point at fraction t of a pair is (1 - t) a + t b in grid_sample's normalised coordinates
+    # too (an affine map), so the first grid is built in one broadcast.
     allowed_dark = PRUNE_SAMPLES - round(PRUNE_FRACTION * PRUNE_SAMPLES)
-    dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long, device=device).index_fill_(0, slot, 0)
-    along = (torch.arange(PRUNE_SAMPLES, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [10, 1]
-    later = [i for i in range(PRUNE_SAMPLES) if i not in PRUNE_FIRST]
-    for probes in (along[list(PRUNE_FIRST)], along[later]):
-        ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
-        values = _sample(limb_heatmaps, ax + probes * (bx - ax), ay + probes * (by - ay))  # [L, S', width]
-        dark = dark + (values < prune_below).sum(dim=1).view(-1)
-        source, slot, width = _pack((dark <= allowed_dark).view(num_limbs, width))
-        packed = packed.new_zeros(4, num_limbs * width).index_copy_(1, slot, packed.index_select(1, source))
-        pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair.index_select(0, source))
-        dark = torch.full_like(pair, allowed_dark + 1).index_copy_(0, slot, dark.index_select(0, source))
+    first = [0.5] + [(i + 0.5) / PRUNE_SAMPLES for i in PRUNE_FIRST]
+    t = torch.tensor(first, device=device, dtype=dtype).view(1, -1, 1, 1, 1)  # [1, 4, 1, 1, 1]
+    norm_start, norm_end = _normalised(start, h, w), _normalised(end, h, w)  # [L, N, 2]
+    grid = norm_start[:, None, :, None] * (1 - t) + norm_end[:, None, None] * t  # [L, 4, N, N, 2]
+    lit = _sample_normalised(limb_heatmaps, grid.view(num_limbs, len(first), nmax * nmax, 2)) >= prune_below
+    dark = (~lit[:, 1]).long()
+    for k in range(2, len(first)):
+        dark += ~lit[:, k]  # [L, N N]
+    kept = pair_valid.view(num_limbs, -1) & lit[:, 0] & (dark <= allowed_dark)
+    # The survivors are packed per limb (``[L, width]``, one host sync per packing for its
+    # width) with their ends and their count of dark axis points; the next probe stage re-packs
+    # its own survivors. Flat gathers and scatters (index_select / index_copy): CPU advanced
+    # indexing is several times slower.
+    pair, slot, width = _pack(kept)
+    ends_of_pairs = torch.cat([start.reshape(-1, 2).index_select(0, pair // nmax),
+                               end.reshape(-1, 2).index_select(0, pair // (nmax * nmax) * nmax + pair % nmax)],
+                              dim=1)  # [E, 4]
+    packed = ends_of_pairs.new_zeros(4, num_limbs * width).index_copy_(1, slot, ends_of_pairs.t())  # ax, ay, bx, by
+    # An empty place starts darker than allowed, so it never survives.
+    dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long,
+                      device=device).index_copy_(0, slot, dark.view(-1).index_select(0, pair))
+    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair)
+    later = [(i + 0.5) / PRUNE_SAMPLES for i in range(PRUNE_SAMPLES) if i not in PRUNE_FIRST]
+    probes = torch.tensor(later, device=device, dtype=dtype)[:, None]  # [S', 1]
+    ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
+    values = _sample(limb_heatmaps, ax + probes * (bx - ax), ay + probes * (by - ay))  # [L, S', width]
+    dark = dark + (values < prune_below).sum(dim=1).view(-1)
+    source, slot, width = _pack((dark <= allowed_dark).view(num_limbs, width))
+    packed = packed.new_zeros(4, num_limbs * width).index_copy_(1, slot, packed.index_select(1, source))
+    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair.index_select(0, source))
     ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
     full = _pair_scores(limb_heatmaps, (ax, ay), (bx, by), pattern, stride, ellipse_width, template_sigma)
     scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax)
@@ -275,20 +280,29 @@ def _limb_template(ax: Tensor, ay: Tensor, bx: Tensor, by: Tensor, ux: Tensor, u
         ``[L, S, P]``.
     """
     h, w = grid_size
-    # Along / across coordinates (input px, divided by the axes' scales) of the bottom-left
-    # corner cell relative to the midpoint; a step of one cell in x or y adds a constant to both.
-    inv_major = 1.0 / (length * (stride / 2)).clamp_min(sigma)  # [L, 1, P]
+    # Along / across coordinates of the bottom-left corner cell relative to the midpoint,
+    # divided by the axes' scales (``A``, ``C``); a step of one cell in x or y adds the
+    # per-pair constants ``(ax, cx)`` or ``(ay, cy)`` to them. The Gaussian of corner ``(i, j)``
+    # (``i``, ``j`` in {0, 1}) is then ``exp(-((A + i ax + j ay)^2 + (C + i cx + j cy)^2) / 2) =
+    # G Ex^i Ey^j kx^i ky^j kxy^(i j)``, with ``G = exp(-(A^2 + C^2) / 2)``, ``Ex = exp(-(A ax +
+    # C cx))``, ``Ey = exp(-(A ay + C cy))`` per sample and ``kx = exp(-(ax^2 + cx^2) / 2)``, ``ky``
+    # and ``kxy = exp(-(ax ay + cx cy))`` per pair: three exponentials per sample instead of four.
+    inv_major = 1.0 / (length * (stride / 2)).clamp_min(sigma)  # [L, 1, P], 1 / input px
+    step_major, step_minor = inv_major * stride, stride / sigma
     col0, row0 = torch.floor(x), torch.floor(y)
     fx, fy = x - col0, y - row0
-    ex, ey = (col0 - (ax + bx) / 2) * stride, (row0 - (ay + by) / 2) * stride  # input px
-    along0 = ex * ux + ey * uy
-    across0 = ey * ux - ex * uy
-    weights_x = ((1 - fx) * ((col0 >= 0) & (col0 <= w - 1)), fx * ((col0 >= -1) & (col0 <= w - 2)))
-    weights_y = ((1 - fy) * ((row0 >= 0) & (row0 <= h - 1)), fy * ((row0 >= -1) & (row0 <= h - 2)))
-    template = torch.zeros_like(fx)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            along = (along0 + stride * (dx * ux + dy * uy)) * inv_major
-            across = (across0 + stride * (dy * ux - dx * uy)) / sigma
-            template = template + weights_x[dx] * weights_y[dy] * torch.exp(-0.5 * (along ** 2 + across ** 2))
+    ex, ey = col0 - (ax + bx) / 2, row0 - (ay + by) / 2  # cells
+    a0 = (ex * ux + ey * uy) * step_major
+    c0 = (ey * ux - ex * uy) * step_minor
+    ax_, ay_ = ux * step_major, uy * step_major  # [L, 1, P]
+    cx_, cy_ = -uy * step_minor, ux * step_minor
+    kx = torch.exp(-0.5 * (ax_ * ax_ + cx_ * cx_))
+    ky = torch.exp(-0.5 * (ay_ * ay_ + cy_ * cy_))
+    kxy = torch.exp(-(ax_ * ay_ + cx_ * cy_))
+    gauss = torch.exp(-0.5 * (a0 * a0 + c0 * c0))
+    right = ((fx * ((col0 >= -1) & (col0 <= w - 2))) * kx) * torch.exp(-(a0 * ax_ + c0 * cx_))  # [L, S, P]
+    left = (1 - fx) * ((col0 >= 0) & (col0 <= w - 1))
+    below = ((fy * ((row0 >= -1) & (row0 <= h - 2))) * ky) * torch.exp(-(a0 * ay_ + c0 * cy_))
+    above = (1 - fy) * ((row0 >= 0) & (row0 <= h - 1))
+    template = gauss * (above * (left + right) + below * (left + right * kxy))
     return template
