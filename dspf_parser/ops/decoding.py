@@ -301,8 +301,10 @@ def _merge_candidates(
     if extra_coords.shape[1] == 0:
         return coords, scores, valid
     kind, point = (extra_scores > 0).nonzero(as_tuple=True)  # the (type, point) candidates, [E]
-    distance = (extra_coords[kind, point][:, None, :] - coords[kind]).norm(dim=-1)  # [E, N]
-    far = ~((distance < radius) & valid[kind]).any(dim=1)
+    extra = extra_coords[kind, point]  # [E, 2]
+    dx = extra[:, :1] - coords[..., 0].index_select(0, kind)  # [E, N]
+    dy = extra[:, 1:] - coords[..., 1].index_select(0, kind)
+    far = ~((dx * dx + dy * dy < radius * radius) & valid.index_select(0, kind)).any(dim=1)
     new = torch.zeros(extra_scores.shape, dtype=torch.bool, device=extra_scores.device)
     new[kind[far], point[far]] = True
     all_coords = torch.cat([coords, extra_coords], dim=1)
@@ -467,7 +469,7 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     # values at the corners, and the corners' second-best values.
     corners = _quad_corners(quads, (hp, wp))  # [4, Q]
     flat = part_grid.reshape(num_classes, -1).to(dtype)
-    cand = label.reshape(-1)[corners]  # [4, Q]: the corners' argmaxes
+    cand = label.reshape(-1)[corners].sort(dim=0).values  # [4, Q]: the corners' argmaxes, ascending
     table = flat.reshape(-1).index_select(0, (cand[:, None] * (hp * wp) + corners[None]).reshape(-1))
     # Second-best values at the corner cells only (the whole grid's cost as much as the rest).
     cells, _ = _compact(corners, hp * wp)  # [M]
@@ -487,12 +489,14 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     bottom = table[:, 2, None] * (1 - gx) + table[:, 3, None] * gx
     value = (top[:, None] * (1 - gy) + bottom[:, None] * gy).view(5, -1, quads.numel())  # [5, By Bx, Q]
     band = torch.where(row_ok[:, None] & col_ok[None], rows[:, None] * out_w + cols[None], spare).reshape(-1)
-    # Element-wise over the 4 candidate rows (CPU reductions over a leading dim of 4 are slow);
-    # ties to the lower class.
-    best = torch.maximum(torch.maximum(value[0], value[1]), torch.maximum(value[2], value[3]))  # [By Bx, Q]
-    winner = torch.where(value[0] == best, cand[0], num_classes)
+    # Element-wise over the 4 candidate rows (CPU reductions over a leading dim of 4 are slow):
+    # the candidates ascend, so a later row wins only by a strictly larger value (ties to the
+    # lower class).
+    best, winner = value[0], cand[0].expand_as(value[0])  # [By Bx, Q]
     for k in (1, 2, 3):
-        winner = torch.minimum(winner, torch.where(value[k] == best, cand[k], num_classes))
+        better = value[k] > best
+        best = torch.where(better, value[k], best)
+        winner = torch.where(better, cand[k], winner)
     winner = winner.reshape(-1)
     close = ((best.reshape(-1) <= value[4].reshape(-1)) & (band < spare)).nonzero().squeeze(1)  # -inf bound: one class
     if close.numel():  # near ties: every class
@@ -797,18 +801,20 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     ``pixels`` (their argmin joint types ``joints``, both ``[N]``) resolved; ``support`` the
     chains' :func:`chain_support`. With camera-frame maps (``settings.side_labels``) the
     orientation and relabelling assume every person faces the camera, then the people found
-    facing away exchange their sides (:func:`face_camera`)."""
+    facing away exchange their sides (:func:`face_camera`). ``labels`` (``decode_maps``' own) is
+    updated in place and returned."""
     layout = settings.sides
-    flat = labels.reshape(-1).clone()
-    all_owners = instance_map.reshape(-1)[pixels]
+    flat = labels.view(-1)
+    pixel_labels = flat.index_select(0, pixels)
+    all_owners = instance_map.reshape(-1).index_select(0, pixels)
     camera = settings.side_labels == "camera"  # the maps' sides are those of a person facing the camera
-    facing = person_facing(flat[pixels], all_owners, joints, poses.shape[0], layout)
+    facing = person_facing(pixel_labels, all_owners, joints, poses.shape[0], layout)
     poses, perm = orient_chains(poses, torch.ones_like(facing) if camera else facing, layout, support,
                                 settings.side_keep_support)
     part_side = torch.as_tensor(layout.part_side, device=labels.device)
-    sided = ((all_owners > 0) & (part_side[flat[pixels]] > 0)).nonzero().squeeze(1)
+    sided = ((all_owners > 0) & (part_side.index_select(0, pixel_labels) > 0)).nonzero().squeeze(1)
     pix, owner, joints = pixels[sided], all_owners[sided], joints[sided]
-    lab = flat[pix]
+    lab = pixel_labels[sided]
     mate = torch.as_tensor(layout.part_mate, device=labels.device)[lab]
     grid = maps.part_probs
     dtype = grid.dtype if grid.is_floating_point() else torch.float32
@@ -826,15 +832,17 @@ def _absorb_weak_parts(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, 
                        settings: DecodingSettings, input_size: Tuple[int, int]) -> Tensor:
     """The part labels ``[H', W']`` with each person's small weak regions relabelled
     (:func:`absorb_weak_parts`); ``pixels`` ``[N]`` the flat indices of the labelled pixels, the
-    probabilities read at them as :func:`part_labels` reads them (:func:`sample_at_pixels`)."""
+    probabilities read at them as :func:`part_labels` reads them (:func:`sample_at_pixels`).
+    ``labels`` (``decode_maps``' own) is updated in place and returned."""
     grid = maps.part_probs
 
     def probs_at(index: Tensor) -> Tensor:
         return sample_at_pixels(grid, maps.part_stride, pixels[index], input_size, tuple(labels.shape))  # [C, n]
 
-    flat = labels.reshape(-1).clone()
-    flat[pixels] = absorb_weak_parts(flat[pixels], instance_map.reshape(-1)[pixels], probs_at, grid.shape[0],
-                                     settings.small_part_fraction, settings.small_part_confidence)
+    flat = labels.view(-1)
+    flat[pixels] = absorb_weak_parts(flat.index_select(0, pixels), instance_map.reshape(-1).index_select(0, pixels),
+                                     probs_at, grid.shape[0], settings.small_part_fraction,
+                                     settings.small_part_confidence)
     return flat.view(labels.shape)
 
 
@@ -873,7 +881,8 @@ def _joint_ids(poses: Tensor, coords: Tensor, valid: Tensor) -> Tensor:
     missing), found by its coordinates (the poses' joints are copies of candidates)."""
     if coords.shape[1] == 0:
         return torch.full(poses.shape[:2], -1, dtype=torch.long, device=poses.device)
-    same = (poses[:, :, None, :2] == coords[None]).all(dim=-1) & valid[None]  # [P, K, N]
+    xy = poses[..., :2].unsqueeze(2)  # [P, K, 1, 2]; planar comparisons (a reduction over a last dim of 2 is slow)
+    same = (xy[..., 0] == coords[None, ..., 0]) & (xy[..., 1] == coords[None, ..., 1]) & valid[None]  # [P, K, N]
     ids = same.to(torch.uint8).argmax(dim=2)
     return torch.where(poses[..., 2] > 0, ids, torch.full_like(ids, -1))
 

@@ -8,7 +8,7 @@ and [Kreiss et al. 2019]. All matchings share the format of ``round_matching``: 
 ``limbs[l][0]`` is connected to candidate ``m`` of joint type ``limbs[l][1]``.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -108,26 +108,27 @@ def group_people(
     confident = edge_scores[edge_order] >= confident_above
     edge_order = torch.cat([edge_order[confident], edge_order[~confident]])
 
-    people: Dict[int, List[int]] = {}  # person id -> candidate index per joint type (-1: none)
-    owner: Dict[Tuple[int, int], int] = {}  # (joint type, candidate) -> person id
-    next_id = 0
+    # Plain lists (the walk is per pair on the host): people[id] holds the candidate index per
+    # joint type (-1: none), None once merged away; owner[k][n] the person of candidate n of
+    # type k (-1: none).
+    people: List[Optional[List[int]]] = []
+    owner = [[-1] * nmax for _ in range(num_types)]
     for l, n, m in edges[edge_order].tolist():
         a, b = limbs[l]
-        pa, pb = owner.get((a, n)), owner.get((b, m))
-        if pa is None and pb is None:
+        pa, pb = owner[a][n], owner[b][m]
+        if pa < 0 and pb < 0:
             person = [-1] * num_types
             person[a], person[b] = n, m
-            people[next_id] = person
-            owner[(a, n)] = owner[(b, m)] = next_id
-            next_id += 1
-        elif pb is None:
+            owner[a][n] = owner[b][m] = len(people)
+            people.append(person)
+        elif pb < 0:
             if people[pa][b] < 0:
                 people[pa][b] = m
-                owner[(b, m)] = pa
-        elif pa is None:
+                owner[b][m] = pa
+        elif pa < 0:
             if people[pb][a] < 0:
                 people[pb][a] = n
-                owner[(a, n)] = pb
+                owner[a][n] = pb
         elif pa != pb:
             first, second = min(pa, pb), max(pa, pb)
             keep, other = people[first], people[second]
@@ -135,17 +136,17 @@ def group_people(
                 for k, idx in enumerate(other):
                     if idx >= 0:
                         keep[k] = idx
-                        owner[(k, idx)] = first
-                del people[second]
+                        owner[k][idx] = first
+                people[second] = None
 
     if keep_unmatched:
         for k, n in valid.nonzero().tolist():
-            if (k, n) not in owner:
-                people[next_id] = [n if t == k else -1 for t in range(num_types)]
-                next_id += 1
+            if owner[k][n] < 0:
+                people.append([n if t == k else -1 for t in range(num_types)])
+    people = [person for person in people if person is not None]
     if not people:
         return rank_people(coords.new_zeros(0, num_types, 3), min_joints, score_over_all_types)
-    index = torch.tensor(list(people.values()), dtype=torch.long, device=coords.device)  # [P, K]
+    index = torch.tensor(people, dtype=torch.long, device=coords.device)  # [P, K]
     present = index >= 0
     types = torch.arange(num_types, device=coords.device)[None, :]
     safe = index.clamp_min(0)
