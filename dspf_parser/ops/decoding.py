@@ -714,7 +714,7 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
 
 def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,
                      input_size: Tuple[int, int], person_cells: Tensor, min_scale: float = 1.0,
-                     tile: int = 4) -> Tuple[Tensor, Tensor, Tensor]:
+                     tile: int = 8) -> Tuple[Tensor, Tensor, Tensor]:
     """Eq. 17 on the grid cells, then every labelled pixel takes the person of its bilinear
     footprint's cells (``DecodingSettings.pixel_assignment = "cells"``).
 
@@ -730,7 +730,9 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     different joints, and the blend lands between them; a background cell's vector means nothing.
     A footprint is the quad of its top-left cell, so the work is per quad: where the four cells
     share one person (or none), every corner weighs the same and the pixel takes the first; only
-    the pixels of mixed quads are weighed.
+    the pixels of mixed quads are weighed. ``tile``: the side (grid cells) of the squares that
+    :func:`assign_projections` prunes by (8 was the fastest of 4, 8, 16 and 32 on the 1-, 20- and
+    60-person scenes of ``tools/benchmark.py``; the result does not depend on it).
 
     Returns:
         the instance map ``[H', W']``, the labelled pixels (flat indices ``[N]``) and the joint

@@ -185,6 +185,22 @@ def _mean_of(poses: Tensor, joints: Sequence[int]) -> Tuple[Tensor, Tensor]:
     return (sub[..., :2] * present[..., None]).sum(dim=1) / count.clamp_min(1)[:, None], count > 0
 
 
+def _means_of(poses: Tensor, groups: Sequence[Sequence[int]]) -> Tuple[Tensor, Tensor]:
+    """:func:`_mean_of` of several joint groups at once: ``[P, G, 2]`` and ``[P, G]`` (the groups
+    padded with a joint that is never present, which adds an exact zero)."""
+    num_people, num_types = poses.shape[:2]
+    width = max((len(g) for g in groups), default=0)
+    if width == 0:
+        return poses.new_zeros(num_people, len(groups), 2), torch.zeros(num_people, len(groups), dtype=torch.bool,
+                                                                        device=poses.device)
+    index = torch.as_tensor([list(g) + [num_types] * (width - len(g)) for g in groups], device=poses.device)
+    padded = torch.cat([poses, poses.new_zeros(num_people, 1, poses.shape[2])], dim=1)
+    sub = padded[:, index]  # [P, G, width, 3]
+    present = (sub[..., 2] > 0).to(poses.dtype)
+    count = present.sum(dim=2)
+    return (sub[..., :2] * present[..., None]).sum(dim=2) / count.clamp_min(1)[..., None], count > 0
+
+
 def chain_support(heatmaps: Tensor, poses: Tensor, layout: SideLayout, stride: int) -> Tensor:
     """How much the keypoint maps back each limb chain's sides as grouped.
 
@@ -249,33 +265,36 @@ def orient_chains(poses: Tensor, facing: Tensor, layout: SideLayout, support: Op
         of ``poses`` became (the identity where nothing was swapped).
     """
     num_people, num_types = poses.shape[:2]
-    perm = torch.arange(num_types, device=poses.device).expand(num_people, num_types).clone()
+    device = poses.device
+    perm = torch.arange(num_types, device=device).expand(num_people, num_types).clone()
     if num_people == 0:
         return poses, perm
+    if not layout.chains:
+        return poses.clone(), perm
     top, has_top = _mean_of(poses, layout.upper)
     bottom, has_bottom = _mean_of(poses, layout.lower)
     up = top - bottom
-    left = torch.stack([-up[:, 1], up[:, 0]], dim=1) * facing[:, None]  # [P, 2]
-    out = poses.clone()
-    for c, (chain, refs) in enumerate(zip(layout.chains, layout.chain_refs)):
-        (l, r) = chain[0]
-        ref, has_ref = _mean_of(poses, refs)
-        has_l, has_r = poses[:, l, 2] > 0, poses[:, r, 2] > 0
-        xl, xr = poses[:, l, :2], poses[:, r, :2]
-        span = torch.where((has_l & has_r)[:, None], xl - xr, torch.where(has_l[:, None], xl - ref, ref - xr))
-        gap = (span * left).sum(dim=1)
-        reach = left.norm(dim=1)  # the torso length
-        clear = (gap.abs() > min_cosine * span.norm(dim=1) * reach) & (gap.abs() >= min_spread * reach ** 2)
-        usable = ((has_l & has_r) | ((has_l | has_r) & has_ref)) & has_top & has_bottom & clear
-        swap = usable & (facing != 0) & (gap < 0)  # [P]
-        if support is not None:
-            swap = swap & (support[:, c] < keep_support)
-        for a, b in chain:
-            out[:, a] = torch.where(swap[:, None], poses[:, b], poses[:, a])
-            out[:, b] = torch.where(swap[:, None], poses[:, a], poses[:, b])
-            perm[:, a] = torch.where(swap, b, a)
-            perm[:, b] = torch.where(swap, a, b)
-    return out, perm
+    left = (torch.stack([-up[:, 1], up[:, 0]], dim=1) * facing[:, None])[:, None]  # [P, 1, 2]
+    # All chains at once, [P, C] (C chains): the roots, the centre of each root's torso half.
+    roots = torch.as_tensor([chain[0] for chain in layout.chains], device=device)  # [C, 2] (left, right)
+    ref, has_ref = _means_of(poses, layout.chain_refs)  # [P, C, 2], [P, C]
+    has_l, has_r = poses[:, roots[:, 0], 2] > 0, poses[:, roots[:, 1], 2] > 0
+    xl, xr = poses[:, roots[:, 0], :2], poses[:, roots[:, 1], :2]
+    span = torch.where((has_l & has_r)[..., None], xl - xr, torch.where(has_l[..., None], xl - ref, ref - xr))
+    gap = (span * left).sum(dim=2)
+    reach = left.norm(dim=2)  # [P, 1]: the torso length
+    clear = (gap.abs() > min_cosine * span.norm(dim=2) * reach) & (gap.abs() >= min_spread * reach ** 2)
+    usable = ((has_l & has_r) | ((has_l | has_r) & has_ref)) & (has_top & has_bottom)[:, None] & clear
+    swap = usable & (facing != 0)[:, None] & (gap < 0)  # [P, C]
+    if support is not None:
+        swap = swap & (support < keep_support)
+    # Every (left, right) pair of every chain takes its chain's decision.
+    pairs = [(a, b, c) for c, chain in enumerate(layout.chains) for a, b in chain]
+    a, b, c = torch.as_tensor(pairs, device=device).unbind(1)
+    swapped = swap[:, c]  # [P, pairs]
+    perm[:, a] = torch.where(swapped, b, a)
+    perm[:, b] = torch.where(swapped, a, b)
+    return poses.gather(1, perm[..., None].expand(-1, -1, poses.shape[2])), perm
 
 
 def face_camera(poses: Tensor, labels: Tensor, owners: Tensor, away: Tensor, layout: SideLayout) -> Tuple[Tensor, Tensor]:
