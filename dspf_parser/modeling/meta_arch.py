@@ -354,10 +354,16 @@ def head_probabilities(part_logits: torch.Tensor, field: torch.Tensor,
     ``[N, K, h, w]`` and ``limb_heatmaps`` ``[N, L, h, w]`` (sigmoids of the logits).
     """
     # The softmax over dim 1 written out: CPU softmax over a non-last dimension is about twice
-    # as slow as these element-wise passes (the largest map at inference).
-    exp = (part_logits - part_logits.amax(dim=1, keepdim=True)).exp()
-    return (exp / exp.sum(dim=1, keepdim=True), field, pose.heatmap_logits.sigmoid(), pose.offsets,
-            pose.limb_logits.sigmoid())
+    # as slow as these element-wise passes (the largest map at inference); in place on its own
+    # buffer where no gradient is recorded (two fewer allocations of the largest map).
+    shifted = part_logits - part_logits.amax(dim=1, keepdim=True)
+    if shifted.requires_grad:
+        exp = shifted.exp()
+        probs = exp / exp.sum(dim=1, keepdim=True)
+    else:
+        exp = shifted.exp_()
+        probs = exp.div_(exp.sum(dim=1, keepdim=True))
+    return probs, field, pose.heatmap_logits.sigmoid(), pose.offsets, pose.limb_logits.sigmoid()
 
 
 def crop_maps(maps: Sequence[torch.Tensor], index: int, image_size: Tuple[int, int], stride: int) -> ParsingMaps:

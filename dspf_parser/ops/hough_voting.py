@@ -78,14 +78,16 @@ def hough_voting(
     if min_vote is not None:  # the voting cells only, flat
         cell = (heatmaps > min_vote).reshape(-1).nonzero().squeeze(1)
         heatmaps = heatmaps.reshape(-1).index_select(0, cell)
-        # dx and dy of cell (plane p, pixel q) sit at (2 p) h w + q and (2 p + 1) h w + q of the
-        # offsets (read in place: flattening their strided planes copies them).
-        at_dx = cell + cell.div(h * w, rounding_mode="floor") * (h * w)
+        which, pixel = cell.div(h * w, rounding_mode="floor"), cell.remainder(h * w)  # plane, pixel
+        # Its dx and dy sit at (2 p) h w + q and (2 p + 1) h w + q of the offsets (read in place:
+        # flattening their strided planes copies them); its column, row and plane from the
+        # indices (integers, exact in these dtypes; expanding the grids copies them).
+        at_dx = which * (2 * h * w) + pixel
         flat = offsets.reshape(-1)
         dx, dy = flat.index_select(0, at_dx), flat.index_select(0, at_dx + h * w)
-        cols = cols.expand(n, k, h, w).flatten().index_select(0, cell)
-        rows = rows[:, None].expand(n, k, h, w).flatten().index_select(0, cell)
-        plane = plane.expand(n, k, h, w).flatten().index_select(0, cell)
+        cols = pixel.remainder(w).to(offsets.dtype)
+        rows = pixel.div(w, rounding_mode="floor").to(offsets.dtype)
+        plane = which.to(exact) * (ph * pw) + (pw + 1)
     else:
         rows = rows[:, None]
     # Positions clamped to [-1, w] x [-1, h]: a vote with no corner inside the grid then lands
