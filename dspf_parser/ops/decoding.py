@@ -822,7 +822,9 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     dtype = grid.dtype if grid.is_floating_point() else torch.float32
     cells, fx, fy = _pixel_footprints(pix, tuple(grid.shape[-2:]), maps.part_stride, input_size,
                                       tuple(labels.shape), dtype)
-    values = _bilinear(grid.reshape(grid.shape[0], -1).to(dtype)[torch.stack([lab, mate])[:, None], cells[None]],
+    cells_per_map = grid.shape[-2] * grid.shape[-1]
+    at = (torch.stack([lab, mate])[:, None] * cells_per_map + cells[None]).reshape(-1)  # flat gather
+    values = _bilinear(grid.reshape(-1).index_select(0, at).to(dtype).view(2, *cells.shape),
                        fx, fy)  # [2, N]: the label's and its mirror's
     flat[pix] = resolve_part_sides(lab, perm[owner - 1, joints], values, layout, settings.side_keep_ratio)
     if camera:  # people facing away take their own sides
