@@ -502,8 +502,10 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     if close.numel():  # near ties: every class
         pixel = band[close]
         quad = close % quads.numel()
-        every = _bilinear(flat[:, corners[:, quad]], fx[pixel % out_w], fy[pixel // out_w])  # [C, Nc]
-        winner[close] = every.argmax(dim=0)
+        at = corners.index_select(1, quad).reshape(-1)  # flat gathers, and max(0)'s first index
+        every = _bilinear(flat.index_select(1, at).view(num_classes, 4, -1),
+                          fx.index_select(0, pixel % out_w), fy.index_select(0, pixel // out_w))  # [C, Nc]
+        winner[close] = every.max(dim=0).indices
     labels[band] = winner
     return labels[:spare].view(out_h, out_w)
 
@@ -778,7 +780,8 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
         # the person whose arm cell is next to it, not to the person whose torso cell is nearer.
         footprint_rows = corner_at.view(4, -1).index_select(1, quad).reshape(-1)  # rows of grid_cells
         cell_px = _output_px(centres.index_select(0, footprint_rows), input_size, (out_h, out_w)).round().long()
-        cell_label = labels[cell_px[:, 1].clamp(0, out_h - 1), cell_px[:, 0].clamp(0, out_w - 1)].view(4, -1)
+        cell_label = labels.reshape(-1).index_select(
+            0, cell_px[:, 1].clamp(0, out_h - 1) * out_w + cell_px[:, 0].clamp(0, out_w - 1)).view(4, -1)
         same = (cell_label == labels.reshape(-1).index_select(0, pixels.index_select(0, mixed))) & (weights > 0)
         weights = torch.where(same.any(dim=0, keepdim=True), weights * same, weights)
         support = ((owners[:, None] == owners[None]) * weights[None]).sum(dim=1)  # [4, n]: weight of each corner's person

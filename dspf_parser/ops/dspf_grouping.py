@@ -109,7 +109,19 @@ def merge_people_by_dspf(
     cell, other = ((comp[owner][:, None] == comp[None, :])
                    & (owner[:, None] != torch.arange(num_people, device=poses.device))).nonzero(as_tuple=True)
     own = (q - joints[label]).norm(dim=-1)  # [Q'] distance of each cell to its own joint
-    to_other = (q[cell, None, :] - poses[other, :, :2]).norm(dim=-1)  # [E, K]
+    # A cell can clash with Y only if Y's joint box lies nearer than ``own - tolerance`` (the box
+    # is no farther than any of its joints; a relative margin keeps every pair whose exact test
+    # could pass): the [pairs x K] distances are computed for those pairs only, as before.
+    reach = own - tolerance
+    xy_all = poses[..., :2]
+    low = torch.where(present[..., None], xy_all, torch.full_like(xy_all, math.inf)).amin(dim=1)  # [P, 2]
+    high = torch.where(present[..., None], xy_all, torch.full_like(xy_all, -math.inf)).amax(dim=1)
+    at = q.index_select(0, cell)  # [E, 2]
+    gap = (low.index_select(0, other) - at).clamp_min(0) + (at - high.index_select(0, other)).clamp_min(0)
+    limit = reach.index_select(0, cell)
+    maybe = ((limit > 0) & ((gap * gap).sum(dim=1) < limit * limit * (1 + 1e-4) + 1e-6)).nonzero().squeeze(1)
+    cell, other = cell.index_select(0, maybe), other.index_select(0, maybe)
+    to_other = (q[cell, None, :] - poses[other, :, :2]).norm(dim=-1)  # [E', K]
     to_other = torch.where(present[other], to_other, torch.full_like(to_other, float("inf"))).amin(dim=1)
     clashes = to_other < own[cell] - tolerance
     conflict = torch.zeros(num_people, num_people, dtype=poses.dtype, device=poses.device)
