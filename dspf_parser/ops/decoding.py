@@ -778,10 +778,12 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
         # Corners whose cell carries the pixel's own part label (read at the output pixel of
         # the cell's centre) speak for it: where two people meet, a pixel labelled arm goes to
         # the person whose arm cell is next to it, not to the person whose torso cell is nearer.
+        # Read once per footprint cell, then gathered for the mixed pixels' corners.
+        cell_px = _output_px(centres, input_size, (out_h, out_w)).round().long()  # [M, 2]
+        grid_label = labels.reshape(-1).index_select(
+            0, cell_px[:, 1].clamp(0, out_h - 1) * out_w + cell_px[:, 0].clamp(0, out_w - 1))  # [M]
         footprint_rows = corner_at.view(4, -1).index_select(1, quad).reshape(-1)  # rows of grid_cells
-        cell_px = _output_px(centres.index_select(0, footprint_rows), input_size, (out_h, out_w)).round().long()
-        cell_label = labels.reshape(-1).index_select(
-            0, cell_px[:, 1].clamp(0, out_h - 1) * out_w + cell_px[:, 0].clamp(0, out_w - 1)).view(4, -1)
+        cell_label = grid_label.index_select(0, footprint_rows).view(4, -1)
         same = (cell_label == labels.reshape(-1).index_select(0, pixels.index_select(0, mixed))) & (weights > 0)
         weights = torch.where(same.any(dim=0, keepdim=True), weights * same, weights)
         support = ((owners[:, None] == owners[None]) * weights[None]).sum(dim=1)  # [4, n]: weight of each corner's person
@@ -818,9 +820,9 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
                                 settings.side_keep_support)
     part_side = torch.as_tensor(layout.part_side, device=labels.device)
     sided = ((all_owners > 0) & (part_side.index_select(0, pixel_labels) > 0)).nonzero().squeeze(1)
-    pix, owner, joints = pixels[sided], all_owners[sided], joints[sided]
-    lab = pixel_labels[sided]
-    mate = torch.as_tensor(layout.part_mate, device=labels.device)[lab]
+    pix, owner, joints = pixels.index_select(0, sided), all_owners.index_select(0, sided), joints.index_select(0, sided)
+    lab = pixel_labels.index_select(0, sided)
+    mate = torch.as_tensor(layout.part_mate, device=labels.device).index_select(0, lab)
     grid = maps.part_probs
     dtype = grid.dtype if grid.is_floating_point() else torch.float32
     cells, fx, fy = _pixel_footprints(pix, tuple(grid.shape[-2:]), maps.part_stride, input_size,
@@ -829,7 +831,8 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     at = (torch.stack([lab, mate])[:, None] * cells_per_map + cells[None]).reshape(-1)  # flat gather
     values = _bilinear(grid.reshape(-1).index_select(0, at).to(dtype).view(2, *cells.shape),
                        fx, fy)  # [2, N]: the label's and its mirror's
-    flat[pix] = resolve_part_sides(lab, perm[owner - 1, joints], values, layout, settings.side_keep_ratio)
+    became = perm.reshape(-1).index_select(0, (owner - 1) * perm.shape[1] + joints)  # each pixel's joint, oriented
+    flat[pix] = resolve_part_sides(lab, became, values, layout, settings.side_keep_ratio)
     if camera:  # people facing away take their own sides
         poses, flat[pixels] = face_camera(poses, flat[pixels], all_owners, facing < 0, layout)
     return poses, flat.view(labels.shape)

@@ -54,17 +54,18 @@ def absorb_weak_parts(labels: Tensor, owners: Tensor, probs_at: Callable[[Tensor
     small = (counts > 0) & (counts < min_fraction * area)
     small[0] = False  # pixels of no person
     small[:, 0] = False
-    inside = small.view(-1)[key].nonzero().squeeze(1)  # pixels of small regions
+    inside = small.view(-1).index_select(0, key).nonzero().squeeze(1)  # pixels of small regions
     if inside.numel() == 0:
         return out
     probs = probs_at(inside)  # [C, n]
     top = probs.amax(dim=0)
-    total = torch.zeros(people * c, dtype=top.dtype, device=top.device).index_add_(0, key[inside], top)
+    key_inside = key.index_select(0, inside)
+    total = torch.zeros(people * c, dtype=top.dtype, device=top.device).index_add_(0, key_inside, top)
     weak = small & (total.view(people, c) < max_confidence * counts.to(top.dtype))
     kept = (counts > 0) & ~weak
     kept[:, 0] = False
-    owner = owners[inside]
-    moved = weak.view(-1)[key[inside]] & kept[owner].any(dim=1)
+    owner = owners.index_select(0, inside)
+    moved = weak.view(-1).index_select(0, key_inside) & kept.any(dim=1).index_select(0, owner)
     if not bool(moved.any()):
         return out
     allowed = kept[owner[moved]].t()  # [C, m]
