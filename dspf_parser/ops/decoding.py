@@ -473,7 +473,6 @@ def part_labels(part_grid: Tensor, part_stride: int, input_size: Tuple[int, int]
     table = flat.reshape(-1).index_select(0, (cand[:, None] * (hp * wp) + corners[None]).reshape(-1))
     # Second-best values at the corner cells only (the whole grid's cost as much as the rest).
     cells, _ = _compact(corners, hp * wp)  # [M]
-    classes = torch.arange(num_classes, device=label.device).view(-1, 1)
     others = flat.index_select(1, cells)  # [C, M]
     others[label.reshape(-1).index_select(0, cells), torch.arange(cells.numel(), device=label.device)] = -math.inf
     runner_up = torch.empty(hp * wp, dtype=dtype, device=label.device)

@@ -22,6 +22,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from .pixel_assignment import joint_boxes
+
 __all__ = ["dspf_support", "merge_people_by_dspf", "nearest_within"]
 
 
@@ -113,11 +115,9 @@ def merge_people_by_dspf(
     # is no farther than any of its joints; a relative margin keeps every pair whose exact test
     # could pass): the [pairs x K] distances are computed for those pairs only, as before.
     reach = own - tolerance
-    xy_all = poses[..., :2]
-    low = torch.where(present[..., None], xy_all, torch.full_like(xy_all, math.inf)).amin(dim=1)  # [P, 2]
-    high = torch.where(present[..., None], xy_all, torch.full_like(xy_all, -math.inf)).amax(dim=1)
+    box = joint_boxes(poses[..., :2], present).index_select(0, other)  # [E, 4]
     at = q.index_select(0, cell)  # [E, 2]
-    gap = (low.index_select(0, other) - at).clamp_min(0) + (at - high.index_select(0, other)).clamp_min(0)
+    gap = (box[:, :2] - at).clamp_min(0) + (at - box[:, 2:]).clamp_min(0)
     limit = reach.index_select(0, cell)
     maybe = ((limit > 0) & ((gap * gap).sum(dim=1) < limit * limit * (1 + 1e-4) + 1e-6)).nonzero().squeeze(1)
     cell, other = cell.index_select(0, maybe), other.index_select(0, maybe)

@@ -187,18 +187,19 @@ def detect_keypoints(
 
     left, middle, right = window_sums(along_rows=False)  # column sums
     mass = (left + middle) + right  # 3x3 vote mass
+    moment_x = right - left  # 3x3 moment along x, kept with the mass for the refinement
     keep = mass > threshold
-    cell, mass = cell[keep], mass[keep]
+    cell, mass, moment_x = cell[keep], mass[keep], moment_x[keep]
     # The best max_per_type peaks of each type by decreasing mass (ties: lower flat index
     # first), packed as [K, Nmax].
     kind = torch.div(cell, ph * pw, rounding_mode="floor")
     order = torch.argsort(-mass, stable=True)
     order = order[torch.argsort(kind[order], stable=True)]
-    cell, mass, kind = cell[order], mass[order], kind[order]
+    cell, mass, moment_x, kind = cell[order], mass[order], moment_x[order], kind[order]
     counts = torch.bincount(kind, minlength=k)
     rank = torch.arange(cell.numel(), device=hough.device) - (counts.cumsum(0) - counts)[kind]
     keep = rank < max_per_type
-    cell, mass, kind, rank = cell[keep], mass[keep], kind[keep], rank[keep]
+    cell, mass, moment_x, kind, rank = cell[keep], mass[keep], moment_x[keep], kind[keep], rank[keep]
     num = min(int(counts.max()), max_per_type) if cell.numel() else 0
     place = kind * num + rank
     scores = hough.new_zeros(k * num).index_copy_(0, place, mass).view(k, num)
@@ -208,10 +209,9 @@ def detect_keypoints(
     cell_x = (within % pw - r).to(hough.dtype)
     cell_y = (torch.div(within, pw, rounding_mode="floor") - r).to(hough.dtype)
     if refine:
-        left, _, right = window_sums(along_rows=False)
         top, _, bottom = window_sums(along_rows=True)
         positive = mass.clamp_min(torch.finfo(hough.dtype).tiny)
-        cell_x = cell_x + (right - left) / positive
+        cell_x = cell_x + moment_x / positive
         cell_y = cell_y + (bottom - top) / positive
     coords = hough.new_zeros(k * num, 2)
     coords.index_copy_(0, place, torch.stack([cell_x, cell_y], dim=-1) * stride + stride // 2)

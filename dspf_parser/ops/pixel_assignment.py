@@ -14,7 +14,15 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["person_scales", "assign_pixels", "assign_projections", "square_tiles"]
+__all__ = ["joint_boxes", "person_scales", "assign_pixels", "assign_projections", "square_tiles"]
+
+
+def joint_boxes(xy: Tensor, mask: Tensor) -> Tensor:
+    """Tight boxes ``[P, 4]`` ``(x0, y0, x1, y1)`` of the joints ``xy`` ``[P, K, 2]`` selected by
+    ``mask`` ``[P, K]`` (bool); ``(inf, inf, -inf, -inf)`` for a person with none."""
+    inside = mask[..., None]
+    return torch.cat([torch.where(inside, xy, torch.full_like(xy, math.inf)).amin(dim=1),
+                      torch.where(inside, xy, torch.full_like(xy, -math.inf)).amax(dim=1)], dim=1)
 
 
 def person_scales(poses: Tensor, min_scale: float = 1.0) -> Tensor:
@@ -35,10 +43,8 @@ def person_scales(poses: Tensor, min_scale: float = 1.0) -> Tensor:
         ``[P]`` scales in input pixels.
     """
     present = poses[..., 2] > 0  # [P, K]
-    xy = poses[..., :2]
-    low = torch.where(present[..., None], xy, torch.full_like(xy, math.inf)).amin(dim=1)
-    high = torch.where(present[..., None], xy, torch.full_like(xy, -math.inf)).amax(dim=1)
-    extent = torch.where(present.any(dim=1, keepdim=True), high - low, torch.zeros_like(low))
+    box = joint_boxes(poses[..., :2], present)
+    extent = torch.where(present.any(dim=1, keepdim=True), box[:, 2:] - box[:, :2], torch.zeros_like(box[:, :2]))
     return torch.sqrt((extent[:, 0] + 1) * (extent[:, 1] + 1)).clamp_min(min_scale)
 
 
@@ -180,8 +186,7 @@ def assign_projections(
     tile_ids = used.nonzero().squeeze(1)  # [T']
     tile_box = box[tile_ids]  # [T', 4]
     xy = torch.stack([jx, jy], dim=1).view(num_people, num_types, 2)
-    ok = usable.view(num_people, num_types)[..., None]
-    person_box = torch.cat([torch.where(ok, xy, inf).amin(dim=1), torch.where(ok, xy, -inf).amax(dim=1)], dim=1)
+    person_box = joint_boxes(xy, usable.view(num_people, num_types))
     least = torch.where(usable, inv_weight2, inf).view(num_people, num_types).amin(dim=1)  # [P], inf: no joint
     near, far = _box_distances2(tile_box[:, None], person_box[None])  # [T', P]
     alive = torch.isfinite(least)

@@ -175,19 +175,10 @@ def person_facing(labels: Tensor, owners: Tensor, joint_types: Optional[Tensor],
     return torch.where(head >= min_head_pixels, facing, torch.zeros_like(facing))
 
 
-def _mean_of(poses: Tensor, joints: Sequence[int]) -> Tuple[Tensor, Tensor]:
-    """Mean ``[P, 2]`` of the present joints among ``joints`` and whether there is one ``[P]``."""
-    if not joints:
-        return poses.new_zeros(poses.shape[0], 2), torch.zeros(poses.shape[0], dtype=torch.bool, device=poses.device)
-    sub = poses[:, list(joints)]
-    present = (sub[..., 2] > 0).to(poses.dtype)
-    count = present.sum(dim=1)
-    return (sub[..., :2] * present[..., None]).sum(dim=1) / count.clamp_min(1)[:, None], count > 0
-
-
 def _means_of(poses: Tensor, groups: Sequence[Sequence[int]]) -> Tuple[Tensor, Tensor]:
-    """:func:`_mean_of` of several joint groups at once: ``[P, G, 2]`` and ``[P, G]`` (the groups
-    padded with a joint that is never present, which adds an exact zero)."""
+    """Mean ``[P, G, 2]`` of the present joints of each group of ``groups`` (joint types) and
+    whether the group has one ``[P, G]``; the groups are padded with a joint that is never
+    present, which adds an exact zero."""
     num_people, num_types = poses.shape[:2]
     width = max((len(g) for g in groups), default=0)
     if width == 0:
@@ -271,9 +262,8 @@ def orient_chains(poses: Tensor, facing: Tensor, layout: SideLayout, support: Op
         return poses, perm
     if not layout.chains:
         return poses.clone(), perm
-    top, has_top = _mean_of(poses, layout.upper)
-    bottom, has_bottom = _mean_of(poses, layout.lower)
-    up = top - bottom
+    halves, has_half = _means_of(poses, (layout.upper, layout.lower))  # [P, 2, 2], [P, 2]
+    up = halves[:, 0] - halves[:, 1]
     left = (torch.stack([-up[:, 1], up[:, 0]], dim=1) * facing[:, None])[:, None]  # [P, 1, 2]
     # All chains at once, [P, C] (C chains): the roots, the centre of each root's torso half.
     roots = torch.as_tensor([chain[0] for chain in layout.chains], device=device)  # [C, 2] (left, right)
@@ -284,7 +274,7 @@ def orient_chains(poses: Tensor, facing: Tensor, layout: SideLayout, support: Op
     gap = (span * left).sum(dim=2)
     reach = left.norm(dim=2)  # [P, 1]: the torso length
     clear = (gap.abs() > min_cosine * span.norm(dim=2) * reach) & (gap.abs() >= min_spread * reach ** 2)
-    usable = ((has_l & has_r) | ((has_l | has_r) & has_ref)) & (has_top & has_bottom)[:, None] & clear
+    usable = ((has_l & has_r) | ((has_l | has_r) & has_ref)) & has_half.all(dim=1, keepdim=True) & clear
     swap = usable & (facing != 0)[:, None] & (gap < 0)  # [P, C]
     if support is not None:
         swap = swap & (support < keep_support)
