@@ -235,7 +235,8 @@ def _cells_reference(labels, dspf, poses, person_scores, stride, input_size, per
     """``_assign_by_cells`` by loops: the documented footprint of every labelled pixel, Eq. 17 at
     each corner cell's projection (``cost = |t - x_j| / (s_j S_p scale_p)``, ties to the first
     person), then the person whose (person-cell, same-label) bilinear weight is largest, first
-    corner first."""
+    corner first; a pixel whose label no corner carries takes the nearest cell of the 4 x 4 block
+    around its footprint that carries it."""
     out_h, out_w = labels.shape
     h, w = dspf.shape[-2:]
     sx, sy = out_w / input_size[1], out_h / input_size[0]
@@ -282,20 +283,40 @@ def _cells_reference(labels, dspf, poses, person_scores, stride, input_size, per
                 cy = round((i * stride + stride // 2 + 0.5) * sy - 0.5)
                 return int(labels[min(max(cy, 0), out_h - 1), min(max(cx, 0), out_w - 1)])
 
-            same = [cell_label(i, j) == int(labels[yy, xx]) and wt > 0 for (i, j, _), (_, wt) in zip(corners, owned)]
-            if any(same):
-                owned = [(o, wt if sm else 0.0) for (o, wt), sm in zip(owned, same)]
+            label = int(labels[yy, xx])
+            eligible = [o > 0 and (bool(person_cells[i, j]) or not any_person)
+                        for (i, j, _), ((o, _), _) in zip(corners, owned)]
+            same = [cell_label(i, j) == label and ok for (i, j, _), ok in zip(corners, eligible)]
+            if any(same):  # same-label cells weigh at least 1e-3
+                owned = [(o, wt + 1e-3 if sm else 0.0) for (o, wt), sm in zip(owned, same)]
             support = [sum(wt for (o2, _), wt in owned if o2 == o and o2 > 0) for (o, _), _ in owned]
             k = max(range(4), key=lambda c: (support[c], -c))
             instance[yy, xx] = owned[k][0][0]
             joint_of[yy * out_w + xx] = owned[k][0][1]
+            if all(cell_label(i, j) != label for i, j, _ in corners):
+                # no footprint cell carries the label: the nearest cell of the 4 x 4 block that
+                # does (and has a person), first in row-major order on ties
+                best = None
+                for i in range(y0 - 1, y0 + 3):
+                    for j in range(x0 - 1, x0 + 3):
+                        ic, jc = min(max(i, 0), h - 1), min(max(j, 0), w - 1)
+                        o, kk = eq17(ic, jc)
+                        if cell_label(ic, jc) == label and o > 0:
+                            d = (ic - (y0 + fy)) ** 2 + (jc - (x0 + fx)) ** 2
+                            if best is None or d < best[0]:
+                                best = (d, o, kk)
+                if best is not None:
+                    instance[yy, xx] = best[1]
+                    joint_of[yy * out_w + xx] = best[2]
     return instance, joint_of
 
 
+@pytest.mark.parametrize("num_classes", [5, 64])
 @pytest.mark.parametrize("seed", range(4))
-def test_cell_assignment_equals_a_loop(seed):
+def test_cell_assignment_equals_a_loop(seed, num_classes):
     """Random labels, field, person cells and poses; an output 7/5 of the input (no footprint
-    fraction is exactly 1/2, so no two corners tie by accident)."""
+    fraction is exactly 1/2, so no two corners tie by accident); labels in bit masks (5 classes)
+    and compared one by one (64)."""
     from dspf_parser.ops.decoding import _assign_by_cells
 
     g = torch.Generator().manual_seed(seed)
@@ -307,7 +328,8 @@ def test_cell_assignment_equals_a_loop(seed):
     poses = torch.rand(3, 5, 3, generator=g, dtype=torch.float64) * torch.tensor([out[1], out[0], 1.0])
     poses[..., 2] = torch.where(poses[..., 2] < 0.3, torch.zeros(()), poses[..., 2])
     scores = torch.tensor([0.9, 0.6, 0.0 if seed == 3 else 0.4], dtype=torch.float64)
-    instance, pixels, joints = _assign_by_cells(labels, dspf, poses, scores, stride, input_size, person_cells, 8.0)
+    instance, pixels, joints = _assign_by_cells(labels, dspf, poses, scores, stride, input_size, person_cells, 8.0,
+                                                num_classes=num_classes)
     expected, joint_of = _cells_reference(labels, dspf, poses, scores, stride, input_size, person_cells, 8.0)
     assert torch.equal(instance, expected)
     owned = instance.reshape(-1)[pixels] > 0
@@ -338,6 +360,39 @@ def test_cell_assignment_follows_the_part_label_across_a_boundary():
     labels[:, 8] = 3  # pixel 8: weights 0.5 / 0.5, a tie, the first corner's (left) person
     row = _assign_by_cells(labels, dspf, poses, torch.ones(2), stride, size, cells)[0][3]
     assert row[7] == 2 and row[8] == 1
+
+
+def test_cell_assignment_finds_the_label_beyond_zero_weights_and_the_footprint():
+    """Person A's cells (row 0, torso label 1) above person B's (row 1, arm label 2), stride 4.
+    Pixel (x 3, y 2) lies on the row of cell centres, so the bilinear weights of its row-1 cells
+    are 0; labelled arm, it still goes to B, whose cells carry its label. Pixel (x 5, y 6) of
+    B's row, labelled 3 (a glove), has no footprint cell of its label: it takes the person of
+    the nearest cell that has it, cell (1, 2) (x 10) of A, two columns away; with no such cell
+    in reach it keeps its footprint's person."""
+    from dspf_parser.ops.decoding import _assign_by_cells
+
+    h, w, stride = 2, 4, 4
+    size = (h * stride, w * stride)
+    centres_x = torch.arange(w) * stride + stride // 2.0
+    centres_y = torch.arange(h) * stride + stride // 2.0
+    joint_y = torch.tensor([0.0, 8.0])  # A's joint (8, 0), B's (8, 8)
+    dspf = torch.zeros(2, h, w)
+    dspf[0] = 8.0 - centres_x
+    dspf[1] = (joint_y - centres_y)[:, None]
+    dspf[:, 1, 2] = torch.tensor([8.0 - 10.0, 0.0 - 6.0])  # cell (1, 2) projects onto A's joint
+    poses = torch.tensor([[[8.0, 0.0, 1.0]], [[8.0, 8.0, 1.0]]])
+    labels = torch.ones(size, dtype=torch.long)
+    labels[4:] = 2
+    labels[2, 3] = 2
+    labels[6, 5] = 3
+    labels[6, 10] = 3  # the centre of cell (1, 2)
+    cells = torch.ones(h, w, dtype=torch.bool)
+    instance = _assign_by_cells(labels, dspf, poses, torch.ones(2), stride, size, cells)[0]
+    assert instance[2, 3] == 2 and instance[2, 2] == 1
+    assert instance[6, 5] == 1 and instance[6, 4] == 2
+    labels[6, 10] = 2  # no cell carries the glove's label: the footprint decides
+    instance = _assign_by_cells(labels, dspf, poses, torch.ones(2), stride, size, cells)[0]
+    assert instance[6, 5] == 2
 
 
 def test_cell_assignment_does_not_blend_two_people_on_their_boundary():

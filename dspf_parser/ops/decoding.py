@@ -677,7 +677,8 @@ def decode_maps(
                          grid_labels if maps.part_stride == s.stride else None)
     if s.pixel_assignment == "cells":
         instance_map, pixels, joints = _assign_by_cells(labels, maps.dspf, poses, person_scores, s.stride,
-                                                        input_size, person_cells, s.min_person_scale)
+                                                        input_size, person_cells, s.min_person_scale,
+                                                        num_classes=maps.part_probs.shape[0])
     else:
         instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride,
                                                              input_size, s.min_person_scale)
@@ -715,25 +716,31 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
 
 def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,
                      input_size: Tuple[int, int], person_cells: Tensor, min_scale: float = 1.0,
-                     tile: int = 8) -> Tuple[Tensor, Tensor, Tensor]:
+                     tile: int = 8, num_classes: int = 64) -> Tuple[Tensor, Tensor, Tensor]:
     """Eq. 17 on the grid cells, then every labelled pixel takes the person of its bilinear
     footprint's cells (``DecodingSettings.pixel_assignment = "cells"``).
 
     Each cell ``c`` of the footprints of the pixels whose part label ``labels`` ``[H', W']`` is not
     background is given a person by Eq. 17 (:func:`assign_projections`) at its own projection
-    ``c + dspf(c)`` (output frame). A pixel's four footprint cells (:func:`grid_footprint`)
-    carry their bilinear weights, counted only over the person cells ``person_cells`` ``[h, w]``
-    when the footprint has one (all four otherwise), and then only over the cells whose own part
-    label (``labels`` at the output pixel nearest the cell's centre) is the pixel's, when one of
-    those weighs; the pixel takes the person whose cells weigh most (ties: the first corner in
-    the order of :func:`_bilinear`), and the type of its Eq. 17 joint at that cell. Reading the
-    DSPF bilinearly instead mixes, on the boundary between two people, vectors that point to two
-    different joints, and the blend lands between them; a background cell's vector means nothing.
-    A footprint is the quad of its top-left cell, so the work is per quad: where the four cells
-    share one person (or none), every corner weighs the same and the pixel takes the first; only
-    the pixels of mixed quads are weighed. ``tile``: the side (grid cells) of the squares that
-    :func:`assign_projections` prunes by (8 was the fastest of 4, 8, 16 and 32 on the 1-, 20- and
-    60-person scenes of ``tools/benchmark.py``; the result does not depend on it).
+    ``c + dspf(c)`` (output frame). A cell's part label is ``labels`` at the output pixel nearest
+    its centre. A pixel's four footprint cells (:func:`grid_footprint`) carry their bilinear
+    weights, counted only over the person cells ``person_cells`` ``[h, w]`` when the footprint
+    has one (all four otherwise), and then only over the cells whose part label is the pixel's,
+    when there is one (each such cell weighs at least :data:`_SAME_LABEL_FLOOR`: a pixel on a row
+    or column of cell centres gives the far corners bilinear weight 0, and a thin part's pixel on
+    the edge of its region would otherwise follow the neighbour's cell it lies on); the pixel
+    takes the person whose cells weigh most (ties: the first corner in the order of
+    :func:`_bilinear`), and the type of its Eq. 17 joint at that cell. A pixel whose label none
+    of its four cells carries (a hand or a sliver thinner than the grid) takes the person of the
+    nearest cell of the ``4 x 4`` block around its footprint that carries it, if one does.
+    Reading the DSPF bilinearly instead mixes, on the boundary between two people, vectors that
+    point to two different joints, and the blend lands between them; a background cell's vector
+    means nothing. A footprint is the quad of its top-left cell, so the work is per quad: where
+    the four cells share one person (or none), every corner weighs the same and the pixel takes
+    the first; only the pixels of mixed quads are weighed. ``tile``: the side (grid cells) of
+    the squares that :func:`assign_projections` prunes by (8 was the fastest of 4, 8, 16 and 32
+    on the 1-, 20- and 60-person scenes of ``tools/benchmark.py``; the result does not depend on
+    it). ``num_classes``: more than the largest part label.
 
     Returns:
         the instance map ``[H', W']``, the labelled pixels (flat indices ``[N]``) and the joint
@@ -742,7 +749,9 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     out_h, out_w = labels.shape
     h, w = dspf.shape[-2:]
     device, dtype = labels.device, dspf.dtype
-    pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
+    flat_labels = labels.reshape(-1)
+    pixels = (flat_labels > 0).nonzero().squeeze(1)
+    pixel_label = flat_labels.index_select(0, pixels)  # [N]
     x0, _, fx = grid_footprint(out_w, input_size[1], w, stride, device, dtype)
     y0, _, fy = grid_footprint(out_h, input_size[0], h, stride, device, dtype)
     rows, cols = pixels // out_w, pixels % out_w
@@ -751,7 +760,15 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     quads, quad_row = _compact(top_left, h * w)  # [Q]
     at = quad_row.index_select(0, top_left)  # [N] the quad of each pixel
     corners = _quad_corners(quads, (h, w))  # [4, Q]
-    grid_cells, row_of = _compact(corners, h * w)  # [M] the footprints' cells
+    # Part label of every grid cell: the label of the output pixel nearest its centre.
+    centre = torch.arange(max(h, w), device=device, dtype=dtype) * stride + stride // 2
+    centre_px = _output_px(torch.stack([centre, centre], dim=1), input_size, (out_h, out_w)).round_().long()
+    centre_rows, centre_cols = centre_px[:h, 1].clamp_(0, out_h - 1), centre_px[:w, 0].clamp_(0, out_w - 1)
+    grid_label = flat_labels.index_select(0, (centre_rows[:, None] * out_w + centre_cols).reshape(-1))  # [h * w]
+    corner_label = grid_label.index_select(0, corners.reshape(-1)).view(4, -1)  # [4, Q]
+    lacking = (~_carried(corner_label, at, pixel_label, num_classes)).nonzero().squeeze(1)
+    block = _cell_block(top_left.index_select(0, lacking), (h, w))  # [16, n] cells around their footprints
+    grid_cells, row_of = _compact(torch.cat([corners.reshape(-1), block.reshape(-1)]), h * w)  # [M] cells to assign
     ci, cj = grid_cells // w, grid_cells % w
     centres = torch.stack([cj, ci], dim=1).to(dtype) * stride + stride // 2  # input px, [M, 2]
     projections = centres + dspf.reshape(2, -1).index_select(1, grid_cells).t()
@@ -771,20 +788,14 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
         quad = at.index_select(0, mixed)
         owners = quad_owners.index_select(1, quad)  # [4, n]
         on_person = person_cells.reshape(-1).index_select(0, corners.index_select(1, quad).reshape(-1)).view(4, -1)
+        eligible = (on_person | ~on_person.any(dim=0, keepdim=True)) & (owners > 0)
         gx, gy = fx.index_select(0, cols.index_select(0, mixed)), fy.index_select(0, rows.index_select(0, mixed))
-        weights = torch.stack([(1 - gx) * (1 - gy), gx * (1 - gy), (1 - gx) * gy, gx * gy])  # [4, n]
-        weights = torch.where(on_person.any(dim=0, keepdim=True), weights * on_person, weights) * (owners > 0)
-        # Corners whose cell carries the pixel's own part label (read at the output pixel of
-        # the cell's centre) speak for it: where two people meet, a pixel labelled arm goes to
-        # the person whose arm cell is next to it, not to the person whose torso cell is nearer.
-        # Read once per footprint cell, then gathered for the mixed pixels' corners.
-        cell_px = _output_px(centres, input_size, (out_h, out_w)).round().long()  # [M, 2]
-        grid_label = labels.reshape(-1).index_select(
-            0, cell_px[:, 1].clamp(0, out_h - 1) * out_w + cell_px[:, 0].clamp(0, out_w - 1))  # [M]
-        footprint_rows = corner_at.view(4, -1).index_select(1, quad).reshape(-1)  # rows of grid_cells
-        cell_label = grid_label.index_select(0, footprint_rows).view(4, -1)
-        same = (cell_label == labels.reshape(-1).index_select(0, pixels.index_select(0, mixed))) & (weights > 0)
-        weights = torch.where(same.any(dim=0, keepdim=True), weights * same, weights)
+        weights = torch.stack([(1 - gx) * (1 - gy), gx * (1 - gy), (1 - gx) * gy, gx * gy]) * eligible  # [4, n]
+        # Corners whose cell carries the pixel's own part label speak for it: where two people
+        # meet, a pixel labelled arm goes to the person whose arm cell is next to it, not to the
+        # person whose torso cell is nearer.
+        same = (corner_label.index_select(1, quad) == pixel_label.index_select(0, mixed)) & eligible
+        weights = torch.where(same.any(dim=0, keepdim=True), (weights + _SAME_LABEL_FLOOR) * same, weights)
         support = ((owners[:, None] == owners[None]) * weights[None]).sum(dim=1)  # [4, n]: weight of each corner's person
         # The first corner of largest support (CPU argmax over a dim of 4 is several times slower).
         best, corner = support[0], torch.zeros_like(owners[0])
@@ -794,9 +805,56 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
             corner = torch.where(better, k, corner)
         owner[mixed] = owners.gather(0, corner[None])[0]
         joint[mixed] = quad_joints.index_select(1, quad).gather(0, corner[None])[0]
+    if lacking.numel():
+        # The nearest cell of the block that carries the pixel's label (and has a person).
+        at_rows = row_of.index_select(0, block.reshape(-1))
+        block_owner = cell_owner.index_select(0, at_rows).view(16, -1)
+        found = (grid_label.index_select(0, block.reshape(-1)).view(16, -1)
+                 == pixel_label.index_select(0, lacking)) & (block_owner > 0)
+        u = (y0.index_select(0, rows.index_select(0, lacking)).to(dtype) + fy.index_select(0, rows.index_select(0, lacking)))
+        v = (x0.index_select(0, cols.index_select(0, lacking)).to(dtype) + fx.index_select(0, cols.index_select(0, lacking)))
+        gap = ((block // w).to(dtype) - u) ** 2 + ((block % w).to(dtype) - v) ** 2  # [16, n]
+        gap = torch.where(found, gap, torch.full_like(gap, math.inf))
+        nearest = gap.min(dim=0)
+        hit = found.any(dim=0).nonzero().squeeze(1)
+        pick = nearest.indices.index_select(0, hit)[None]
+        owner[lacking.index_select(0, hit)] = block_owner.index_select(1, hit).gather(0, pick)[0]
+        joint[lacking.index_select(0, hit)] = cell_joint.index_select(0, at_rows).view(16, -1).index_select(1, hit).gather(0, pick)[0]
     instance = torch.zeros(out_h * out_w, dtype=torch.long, device=device)
     instance[pixels] = owner
     return instance.view(out_h, out_w), pixels, joint
+
+
+#: The least weight of a footprint cell that carries its pixel's part label (``_assign_by_cells``).
+_SAME_LABEL_FLOOR = 1e-3
+
+
+def _carried(corner_label: Tensor, at: Tensor, pixel_label: Tensor, num_classes: int) -> Tensor:
+    """``[N]`` bool: whether one of the four cells of each pixel's footprint carries its label.
+
+    Args:
+        corner_label: ``[4, Q]`` part labels of the quads' corner cells.
+        at: ``[N]`` the quad of each pixel. pixel_label: ``[N]`` its label.
+        num_classes: more than the largest label; up to 63 the quads' labels are one bit mask
+            each (one gather per pixel instead of four).
+    """
+    if num_classes <= 63:
+        bits = torch.ones((), dtype=torch.long, device=corner_label.device) << corner_label
+        mask = bits[0] | bits[1] | bits[2] | bits[3]  # [Q]
+        return ((mask.index_select(0, at) >> pixel_label) & 1) > 0
+    return (corner_label.index_select(1, at) == pixel_label).any(dim=0)
+
+
+def _cell_block(quads: Tensor, grid_size: Tuple[int, int]) -> Tensor:
+    """The ``4 x 4`` cells ``[16, Q]`` around the quads whose top-left cells are ``quads`` (flat
+    indices ``[Q]`` of the ``h x w`` grid): rows ``i - 1 .. i + 2`` and columns ``j - 1 .. j + 2``,
+    clamped to the grid (a clamped cell repeats one inside it)."""
+    h, w = grid_size
+    qi, qj = quads // w, quads % w
+    steps = torch.arange(-1, 3, device=quads.device)
+    bi = (qi[None] + steps[:, None]).clamp(0, h - 1)  # [4, Q]
+    bj = (qj[None] + steps[:, None]).clamp(0, w - 1)
+    return (bi[:, None] * w + bj[None]).reshape(16, -1)
 
 
 def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor, joints: Tensor,
