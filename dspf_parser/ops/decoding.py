@@ -166,7 +166,7 @@ class DecodingSettings:
     association: str = "exact"
     solver: Optional[Callable[[Tensor, Tensor], Tensor]] = None
     min_joints: int = 3
-    duplicate_radius: float = 6.0
+    duplicate_radius: float = 4.0
     dspf_candidates: bool = True
     hough_min_vote: Optional[float] = 0.01
     limb_template_sigma: Optional[float] = None
