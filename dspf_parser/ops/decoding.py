@@ -602,7 +602,8 @@ def decode_maps(
     points found (boolean index in :func:`dspf_candidates`), the two packed pair widths when
     limb pruning is on, the bucket grid's size and its (point, site) pair count in
     :func:`~dspf_parser.ops.dspf_grouping.nearest_within`, the person pixels (and with
-    ``pixel_assignment="cells"`` their footprints' cells) and the candidate (tile, person) and
+    ``pixel_assignment="cells"`` their footprints' cells, the pixels whose label no footprint
+    cell carries and those of them that find it nearby) and the candidate (tile, person) and
     (tile, joint) lists of :func:`assign_projections` (its tile-candidate width), the band
     pixels and their cells of :func:`part_labels`. Two are by design: ``"exact"`` copies the
     ``[L, N, N]`` scores to the host once (scipy runs on the CPU) and :func:`group_people`
@@ -811,15 +812,16 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
         block_owner = cell_owner.index_select(0, at_rows).view(16, -1)
         found = (grid_label.index_select(0, block.reshape(-1)).view(16, -1)
                  == pixel_label.index_select(0, lacking)) & (block_owner > 0)
-        u = (y0.index_select(0, rows.index_select(0, lacking)).to(dtype) + fy.index_select(0, rows.index_select(0, lacking)))
-        v = (x0.index_select(0, cols.index_select(0, lacking)).to(dtype) + fx.index_select(0, cols.index_select(0, lacking)))
+        row_at, col_at = rows.index_select(0, lacking), cols.index_select(0, lacking)
+        u = y0.index_select(0, row_at).to(dtype) + fy.index_select(0, row_at)  # the pixels in grid units
+        v = x0.index_select(0, col_at).to(dtype) + fx.index_select(0, col_at)
         gap = ((block // w).to(dtype) - u) ** 2 + ((block % w).to(dtype) - v) ** 2  # [16, n]
-        gap = torch.where(found, gap, torch.full_like(gap, math.inf))
-        nearest = gap.min(dim=0)
+        pick = torch.where(found, gap, torch.full_like(gap, math.inf)).min(dim=0).indices  # first of the nearest
         hit = found.any(dim=0).nonzero().squeeze(1)
-        pick = nearest.indices.index_select(0, hit)[None]
+        pick = pick.index_select(0, hit)[None]
+        block_joint = cell_joint.index_select(0, at_rows).view(16, -1)
         owner[lacking.index_select(0, hit)] = block_owner.index_select(1, hit).gather(0, pick)[0]
-        joint[lacking.index_select(0, hit)] = cell_joint.index_select(0, at_rows).view(16, -1).index_select(1, hit).gather(0, pick)[0]
+        joint[lacking.index_select(0, hit)] = block_joint.index_select(1, hit).gather(0, pick)[0]
     instance = torch.zeros(out_h * out_w, dtype=torch.long, device=device)
     instance[pixels] = owner
     return instance.view(out_h, out_w), pixels, joint
