@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .dspf_grouping import dspf_support, merge_people_by_dspf
-from .grouping import greedy_matching, group_people, rank_people
+from .grouping import complete_people, greedy_matching, group_people, rank_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
@@ -156,6 +156,10 @@ class DecodingSettings:
             pixels than this share of the person's and a mean top probability below
             ``small_part_confidence`` takes the person's other classes
             (:func:`~dspf_parser.ops.part_cleanup.absorb_weak_parts`; 0: off).
+        share_min_limb_score: a person missing a joint type takes a candidate of that type, even
+            one another person holds, whose limb scores with all of its adjacent joints reach
+            this (:func:`~dspf_parser.ops.grouping.complete_people`; 0: off). Such joints are in
+            the poses but claim no pixel in Eq. 17 (they are another person's too).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -192,6 +196,7 @@ class DecodingSettings:
     side_labels: str = "anatomical"
     small_part_fraction: float = 0.0
     small_part_confidence: float = 0.8
+    share_min_limb_score: float = 0.0
 
     def __post_init__(self) -> None:
         if self.pixel_assignment not in ("cells", "pixels"):
@@ -215,6 +220,9 @@ class ParsedPeople:
         part_labels: ``[H', W']`` long part label of every pixel (:func:`part_labels`; the
             part probabilities and DSPF at every output pixel are :func:`dense_outputs`).
         stage_seconds: wall time of each stage (filled only when ``timer`` is given).
+        shared_joints: ``[P, K]`` bool, the joints a person took from a candidate it may share
+            with someone else (:attr:`DecodingSettings.share_min_limb_score`); they claim no
+            pixel in Eq. 17.
     """
 
     poses: Tensor
@@ -222,6 +230,7 @@ class ParsedPeople:
     instance_map: Tensor
     part_labels: Tensor
     stage_seconds: Dict[str, float]
+    shared_joints: Optional[Tensor] = None
 
 
 def suppress_duplicates(coords: Tensor, scores: Tensor, valid: Tensor, radius: float) -> Tensor:
@@ -671,25 +680,37 @@ def decode_maps(
     poses, person_scores, rank_scores = poses[order], person_scores[order], rank_scores[order]
     keep = rank_scores > s.min_person_score
     poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
+    shared = torch.zeros(poses.shape[:2], dtype=torch.bool, device=poses.device)
+    if s.share_min_limb_score > 0 and poses.shape[0] > 0:
+        poses, shared = complete_people(poses, _joint_ids(poses, coords, valid), coords, scores, valid,
+                                        limb_scores * pair_valid, s.limbs, s.share_min_limb_score)
     support = chain_support(maps.heatmaps, poses, s.sides, s.stride) if s.sides is not None else None
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
     labels = part_labels(maps.part_probs, maps.part_stride, input_size, output_size,
                          grid_labels if maps.part_stride == s.stride else None)
+    claim = torch.where(shared[..., None], torch.zeros_like(poses), poses)  # shared joints claim no pixel
     if s.pixel_assignment == "cells":
-        instance_map, pixels, joints = _assign_by_cells(labels, maps.dspf, poses, person_scores, s.stride,
+        instance_map, pixels, joints = _assign_by_cells(labels, maps.dspf, claim, person_scores, s.stride,
                                                         input_size, person_cells, s.min_person_scale,
                                                         num_classes=maps.part_probs.shape[0])
     else:
-        instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, poses, person_scores, s.stride,
+        instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, claim, person_scores, s.stride,
                                                              input_size, s.min_person_scale)
     if s.sides is not None and poses.shape[0] > 0:
-        poses, labels = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
+        moved, labels = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
                                        input_size)
+        if bool(shared.any()):  # the shared joints where the sides put them (same places, new types)
+            xy = poses[..., :2][shared]  # [S, 2]
+            who = shared.nonzero()[:, 0]
+            same = (moved[..., None, :2] == xy[None, None]).all(dim=-1) & (who[None, None] == torch.arange(
+                poses.shape[0], device=poses.device)[:, None, None])  # [P, K, S]
+            shared = same.any(dim=2) & (moved[..., 2] > 0)
+        poses = moved
     if s.small_part_fraction > 0 and poses.shape[0] > 0:
         labels = _absorb_weak_parts(maps, labels, instance_map, pixels, s, input_size)
     lap("pixel_assignment")
-    return ParsedPeople(poses, rank_scores, instance_map, labels, times)
+    return ParsedPeople(poses, rank_scores, instance_map, labels, times, shared)
 
 
 def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["group_people", "greedy_matching", "rank_people"]
+__all__ = ["complete_people", "group_people", "greedy_matching", "rank_people"]
 
 
 def group_people(
@@ -154,6 +154,62 @@ def group_people(
     joint_score = scores[types, safe] * present  # [P, K]
     poses = torch.cat([joint_xy, joint_score[..., None].to(joint_xy.dtype)], dim=-1)
     return rank_people(poses, min_joints, score_over_all_types)
+
+
+def complete_people(
+    poses: Tensor,
+    joint_ids: Tensor,
+    coords: Tensor,
+    scores: Tensor,
+    valid: Tensor,
+    limb_scores: Tensor,
+    limbs: Sequence[Tuple[int, int]],
+    min_score: float,
+) -> Tuple[Tensor, Tensor]:
+    """Give people the joints they share with someone else (not in the paper).
+
+    Where two people's joints of one type coincide (an occluded shoulder behind a visible one),
+    detection finds one candidate, the matching gives it to one person, and the other lacks that
+    joint. A person missing type ``t`` takes the candidate of type ``t`` whose limb scores with
+    all of the person's joints adjacent to ``t`` (the limbs ``(t, u)`` and ``(u, t)`` whose ``u``
+    it has) are at least ``min_score``: of those, the one whose lowest such score is highest
+    (the first on ties), whether or not another person holds it.
+
+    Args:
+        poses: ``[P, K, 3]`` people ``(x, y, score)`` (score 0: missing).
+        joint_ids: ``[P, K]`` each joint's candidate index (-1: missing).
+        coords: ``[K, N, 2]``; scores: ``[K, N]``; valid: ``[K, N]`` bool, the candidates.
+        limb_scores: ``[L, N, N]``, ``[l, n, m]`` for candidate ``n`` of type ``limbs[l][0]``
+            and ``m`` of type ``limbs[l][1]`` (pairs that may not be associated: 0 or below).
+        limbs: the ``L`` joint-type pairs.
+        min_score: the least limb score with every adjacent joint (> 0).
+
+    Returns:
+        The completed poses ``[P, K, 3]`` (an added joint takes its candidate's position and
+        score) and ``[P, K]`` bool, the joints added.
+    """
+    num_people, num_types = poses.shape[:2]
+    added = torch.zeros(num_people, num_types, dtype=torch.bool, device=poses.device)
+    if num_people == 0 or not limbs or coords.shape[1] == 0:
+        return poses, added
+    ends = torch.as_tensor(limbs, dtype=torch.long, device=poses.device)  # [L, 2]
+    rows = torch.arange(len(limbs), device=poses.device)[:, None]
+    ids_a, ids_b = joint_ids[:, ends[:, 0]].t(), joint_ids[:, ends[:, 1]].t()  # [L, P]
+    # The scores of every candidate of one end with the person's joint at the other end: [L, P, N].
+    to_a = limb_scores.transpose(1, 2)[rows, ids_b.clamp_min(0)]
+    to_b = limb_scores[rows, ids_a.clamp_min(0)]
+    inf = torch.full_like(to_a, math.inf)  # no joint at the other end: no condition
+    values = torch.cat([torch.where((ids_b >= 0)[..., None], to_a, inf), torch.where((ids_a >= 0)[..., None], to_b, inf)])
+    types = torch.cat([ends[:, 0], ends[:, 1]])[:, None, None].expand_as(values)
+    lowest = torch.full((num_types,) + tuple(values.shape[1:]), math.inf, dtype=values.dtype, device=values.device)
+    lowest = lowest.scatter_reduce(0, types, values, reduce="amin").transpose(0, 1)  # [P, K, N]
+    best, pick = torch.where(valid[None], lowest, torch.full_like(lowest, -math.inf)).max(dim=2)  # [P, K]
+    added = (joint_ids < 0) & torch.isfinite(best) & (best >= min_score)
+    if not bool(added.any()):
+        return poses, added
+    kinds = torch.arange(num_types, device=poses.device)[None].expand(num_people, -1)
+    joint = torch.cat([coords[kinds, pick], scores[kinds, pick][..., None]], dim=2).to(poses.dtype)
+    return torch.where(added[..., None], joint, poses), added
 
 
 def rank_people(poses: Tensor, min_joints: int = 3, score_over_all_types: bool = False, return_index: bool = False):
