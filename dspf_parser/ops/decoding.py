@@ -665,8 +665,12 @@ def decode_maps(
         cells = cells[index]
     few = (poses[..., 2] > 0).sum(dim=1) < s.min_joints  # kept fragments
     rank_scores = person_scores
+    # Each joint's candidate and the associable pairs' scores, for the limb support and the shared joints.
+    joint_ids, usable_scores = None, None
+    if s.person_score == "joints_x_limbs" or s.share_min_limb_score > 0:
+        joint_ids, usable_scores = _joint_ids(poses, coords, valid), limb_scores * pair_valid  # [P, K], [L, N, N]
     if s.person_score == "joints_x_limbs":
-        support = _limb_support(_joint_ids(poses, coords, valid), limb_scores * pair_valid, s.limbs)
+        support = _limb_support(joint_ids, usable_scores, s.limbs)
         rank_scores = person_scores * torch.where(few & (support <= 0), torch.ones_like(support), support)
     rank_scores = torch.where(few, rank_scores * s.fragment_score, rank_scores)
     if s.completeness_power:
@@ -682,8 +686,8 @@ def decode_maps(
     poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
     shared = torch.zeros(poses.shape[:2], dtype=torch.bool, device=poses.device)
     if s.share_min_limb_score > 0 and poses.shape[0] > 0:
-        poses, shared = complete_people(poses, _joint_ids(poses, coords, valid), coords, scores, valid,
-                                        limb_scores * pair_valid, s.limbs, s.share_min_limb_score)
+        poses, shared = complete_people(poses, joint_ids[order][keep], coords, scores, valid, usable_scores, s.limbs,
+                                        s.share_min_limb_score)
     support = chain_support(maps.heatmaps, poses, s.sides, s.stride) if s.sides is not None else None
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")
@@ -698,15 +702,9 @@ def decode_maps(
         instance_map, pixels, joints = _assign_person_pixels(labels, maps.dspf, claim, person_scores, s.stride,
                                                              input_size, s.min_person_scale)
     if s.sides is not None and poses.shape[0] > 0:
-        moved, labels = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
-                                       input_size)
-        if bool(shared.any()):  # the shared joints where the sides put them (same places, new types)
-            xy = poses[..., :2][shared]  # [S, 2]
-            who = shared.nonzero()[:, 0]
-            same = (moved[..., None, :2] == xy[None, None]).all(dim=-1) & (who[None, None] == torch.arange(
-                poses.shape[0], device=poses.device)[:, None, None])  # [P, K, S]
-            shared = same.any(dim=2) & (moved[..., 2] > 0)
-        poses = moved
+        poses, labels, moved = _resolve_sides(maps, labels, instance_map, pixels, joints, poses, support, s,
+                                              input_size)
+        shared = shared.gather(1, moved)  # the shared joints under the types the sides gave them
     if s.small_part_fraction > 0 and poses.shape[0] > 0:
         labels = _absorb_weak_parts(maps, labels, instance_map, pixels, s, input_size)
     lap("pixel_assignment")
@@ -882,14 +880,15 @@ def _cell_block(quads: Tensor, grid_size: Tuple[int, int]) -> Tensor:
 
 def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor, joints: Tensor,
                    poses: Tensor, support: Tensor, settings: DecodingSettings,
-                   input_size: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+                   input_size: Tuple[int, int]) -> Tuple[Tensor, Tensor, Tensor]:
     """People's facing, oriented limb chains and sided part pixels (:mod:`.sides`): the poses
-    ``[P, K, 3]`` (output frame) oriented, and the part labels ``[H', W']`` with the person pixels
-    ``pixels`` (their argmin joint types ``joints``, both ``[N]``) resolved; ``support`` the
-    chains' :func:`chain_support`. With camera-frame maps (``settings.side_labels``) the
-    orientation and relabelling assume every person faces the camera, then the people found
-    facing away exchange their sides (:func:`face_camera`). ``labels`` (``decode_maps``' own) is
-    updated in place and returned."""
+    ``[P, K, 3]`` (output frame) oriented, the part labels ``[H', W']`` with the person pixels
+    ``pixels`` (their argmin joint types ``joints``, both ``[N]``) resolved, and ``[P, K]`` long,
+    where each joint of the result came from (``result = poses.gather(1, index)`` per joint);
+    ``support`` the chains' :func:`chain_support`. With camera-frame maps
+    (``settings.side_labels``) the orientation and relabelling assume every person faces the
+    camera, then the people found facing away exchange their sides (:func:`face_camera`).
+    ``labels`` (``decode_maps``' own) is updated in place and returned."""
     layout = settings.sides
     flat = labels.view(-1)
     pixel_labels = flat.index_select(0, pixels)
@@ -913,9 +912,12 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
                        fx, fy)  # [2, N]: the label's and its mirror's
     became = perm.reshape(-1).index_select(0, (owner - 1) * perm.shape[1] + joints)  # each pixel's joint, oriented
     flat[pix] = resolve_part_sides(lab, became, values, layout, settings.side_keep_ratio)
+    source = perm  # orient_chains returns poses.gather(1, perm)
     if camera:  # people facing away take their own sides
         poses, flat[pixels] = face_camera(poses, flat[pixels], all_owners, facing < 0, layout)
-    return poses, flat.view(labels.shape)
+        joint_mate = torch.as_tensor(layout.keypoint_mate, device=perm.device)
+        source = torch.where((facing < 0)[:, None], perm.index_select(1, joint_mate), perm)
+    return poses, flat.view(labels.shape), source
 
 
 def _absorb_weak_parts(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor,
