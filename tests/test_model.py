@@ -197,6 +197,7 @@ def test_part_head_channels():
     shape = {"p2": ShapeSpec(channels=8, stride=4), "p3": ShapeSpec(channels=8, stride=8)}
     cfg.MODEL.DSPF.PART_HEAD.IN_FEATURES = ["p2", "p3"]
     features = {"p2": torch.randn(2, 8, 8, 8), "p3": torch.randn(2, 8, 4, 4)}
+    cfg.MODEL.DSPF.PART_HEAD.HEAD_CHANNELS = 0
     plain = PartSegmentationHead(cfg, shape)
     cfg.MODEL.DSPF.PART_HEAD.HEAD_CHANNELS = 64
     head = PartSegmentationHead(cfg, shape)
