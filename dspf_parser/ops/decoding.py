@@ -230,7 +230,7 @@ class ParsedPeople:
     instance_map: Tensor
     part_labels: Tensor
     stage_seconds: Dict[str, float]
-    shared_joints: Optional[Tensor] = None
+    shared_joints: Tensor
 
 
 def suppress_duplicates(coords: Tensor, scores: Tensor, valid: Tensor, radius: float) -> Tensor:
@@ -685,7 +685,7 @@ def decode_maps(
     keep = rank_scores > s.min_person_score
     poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
     shared = torch.zeros(poses.shape[:2], dtype=torch.bool, device=poses.device)
-    if s.share_min_limb_score > 0 and poses.shape[0] > 0:
+    if s.share_min_limb_score > 0:
         poses, shared = complete_people(poses, joint_ids[order][keep], coords, scores, valid, usable_scores, s.limbs,
                                         s.share_min_limb_score)
     support = chain_support(maps.heatmaps, poses, s.sides, s.stride) if s.sides is not None else None
