@@ -58,6 +58,32 @@ def test_shared_joint_type_or_no_contact_keeps_people_apart():
     assert merge_people_by_dspf(poses, gap, dspf, stride=4, radius=6.0).shape == (2, K, 3)
 
 
+def test_a_small_fragment_joins_its_neighbour_before_larger_contacts_merge():
+    """A 3 x 12 grid: fragment Z (cell [0, 0], joint 15 at (2, 2)) touches X (the other cells of
+    columns 0-5, joint 8 at (10, 6)) along 2 cell pairs; X touches W (columns 6-11, its own
+    joint 15 at (40, 6)) along 3. Most contact first merges X with W, and then Z, sharing type
+    15 with W 38 px away, stays apart; with ``small_cells`` 5, Z's 2 pairs for its 1 cell go
+    first, and W stays apart."""
+    poses = torch.zeros(3, K, 3)
+    poses[0, 15] = torch.tensor([2.0, 2.0, 0.9])  # Z
+    poses[1, 8] = torch.tensor([10.0, 6.0, 0.9])  # X
+    poses[2, 15] = torch.tensor([40.0, 6.0, 0.9])  # W
+    ys, xs = torch.meshgrid(torch.arange(3) * 4.0 + 2, torch.arange(12) * 4.0 + 2, indexing="ij")
+    target_x = torch.where(xs < 24, torch.tensor(10.0), torch.tensor(40.0))
+    target_y = torch.full_like(ys, 6.0)
+    target_x[0, 0], target_y[0, 0] = 2.0, 2.0
+    dspf = torch.stack([target_x - xs, target_y - ys])
+    cells = torch.ones(3, 12, dtype=torch.bool)
+    plain = merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0, small_cells=1.0)
+    assert plain.shape == (2, K, 3)
+    assert torch.equal(plain[0, 15], poses[0, 15]) and plain[0, 8, 2] == 0  # Z alone
+    assert torch.equal(plain[1, 8], poses[1, 8]) and torch.equal(plain[1, 15], poses[2, 15])  # X with W
+    small_first = merge_people_by_dspf(poses, cells, dspf, stride=4, radius=6.0, small_cells=5.0)
+    assert small_first.shape == (2, K, 3)
+    assert torch.equal(small_first[0, 8], poses[1, 8]) and torch.equal(small_first[0, 15], poses[0, 15])  # Z with X
+    assert torch.equal(small_first[1, 15], poses[2, 15]) and small_first[1, 8, 2] == 0  # W alone
+
+
 def test_a_second_peak_of_a_joint_merges_within_the_duplicate_radius():
     """Person 0: joint 0 at (10, 4); person 1: a second joint-0 peak at (22, 4), 12 px off, and
     joint 5 at (34, 4). Cells x < 16 point to (10, 4), x = 18, 22, 26 to (22, 4), the rest to
