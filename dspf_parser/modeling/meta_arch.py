@@ -321,6 +321,7 @@ def inference_kwargs(cfg) -> Dict:
         "small_part_fraction": inference.SMALL_PART_FRACTION,
         "small_part_confidence": inference.SMALL_PART_CONFIDENCE,
         "share_min_limb_score": inference.SHARE_MIN_LIMB_SCORE,
+        "join_fragments": inference.JOIN_FRAGMENTS,
     }
 
 

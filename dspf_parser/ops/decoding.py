@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .dspf_grouping import dspf_support, merge_people_by_dspf
-from .grouping import complete_people, greedy_matching, group_people, rank_people
+from .grouping import complete_people, greedy_matching, group_people, join_fragments, rank_people
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
@@ -160,6 +160,10 @@ class DecodingSettings:
             one another person holds, whose limb scores with all of its adjacent joints reach
             this (:func:`~dspf_parser.ops.grouping.complete_people`; 0: off). Such joints are in
             the poses but claim no pixel in Eq. 17 (they are another person's too).
+        join_fragments: with ``share_min_limb_score``, a kept fragment (fewer than ``min_joints``
+            joints) that holds, after the completion, a candidate that a whole person holds and
+            no type that person has with another candidate joins that person
+            (:func:`~dspf_parser.ops.grouping.join_fragments`): the limb below a shared shoulder.
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -197,6 +201,7 @@ class DecodingSettings:
     small_part_fraction: float = 0.0
     small_part_confidence: float = 0.8
     share_min_limb_score: float = 0.0
+    join_fragments: bool = True
 
     def __post_init__(self) -> None:
         if self.pixel_assignment not in ("cells", "pixels"):
@@ -688,6 +693,9 @@ def decode_maps(
     if s.share_min_limb_score > 0:
         poses, shared = complete_people(poses, joint_ids[order][keep], coords, scores, valid, usable_scores, s.limbs,
                                         s.share_min_limb_score)
+        if s.join_fragments:
+            kept, poses, shared = join_fragments(poses, _joint_ids(poses, coords, valid), shared, few[order][keep])
+            person_scores, rank_scores = person_scores[kept], rank_scores[kept]
     support = chain_support(maps.heatmaps, poses, s.sides, s.stride) if s.sides is not None else None
     poses = _to_output_frame(poses, input_size, output_size)
     lap("grouping")

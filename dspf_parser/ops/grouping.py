@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["complete_people", "group_people", "greedy_matching", "rank_people"]
+__all__ = ["complete_people", "group_people", "greedy_matching", "join_fragments", "rank_people"]
 
 
 def group_people(
@@ -210,6 +210,52 @@ def complete_people(
     kinds = torch.arange(num_types, device=poses.device)[None].expand(num_people, -1)
     joint = torch.cat([coords[kinds, pick], scores[kinds, pick][..., None]], dim=2).to(poses.dtype)
     return torch.where(added[..., None], joint, poses), added
+
+
+def join_fragments(poses: Tensor, joint_ids: Tensor, shared: Tensor, fragment: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Join each fragment to the whole person it shares a joint with (not in the paper).
+
+    Where two people's joints of one type coincide (one shoulder candidate for two people), the
+    matching gives the candidate to one of them, and the limb below it on the other person can
+    come out as a fragment (an elbow and a wrist) while :func:`complete_people` gives the shared
+    candidate to both the fragment and its own person. A fragment that holds the very candidate
+    (same type, same index) that a whole person holds, and holds no type that person has with
+    another candidate, is a piece of that person: the person takes the fragment's joints of the
+    types it lacks (and their ``shared`` flags) and the fragment is removed. Fragments are taken
+    in their order in ``poses``, each joining the first eligible person (people ranked best
+    first are preferred); a fragment never joins another fragment.
+
+    Args:
+        poses: ``[P, K, 3]`` people ``(x, y, score)`` (score 0: missing), ranked.
+        joint_ids: ``[P, K]`` each joint's candidate index among those of its type (-1: missing).
+        shared: ``[P, K]`` bool, the joints that claim no pixel (:func:`complete_people`).
+        fragment: ``[P]`` bool, the fragments (people with fewer than ``min_joints`` joints).
+
+    Returns:
+        ``kept`` ``[P']`` the indices of the people left (increasing), and their poses ``[P', K, 3]``
+        and ``shared`` ``[P', K]`` with the fragments' joints added.
+    """
+    num_people = poses.shape[0]
+    alive = torch.ones(num_people, dtype=torch.bool, device=poses.device)
+    fragments = fragment.nonzero().squeeze(1).tolist()
+    if num_people < 2 or not fragments:
+        return alive.nonzero().squeeze(1), poses, shared
+    ids, poses, shared = joint_ids.clone(), poses.clone(), shared.clone()
+    for f in fragments:  # host loop over the fragments only (a few per image)
+        both = (ids >= 0) & (ids[f] >= 0)  # [P, K] types both hold
+        same = both & (ids == ids[f])
+        eligible = same.any(dim=1) & ~(both & ~same).any(dim=1) & ~fragment & alive
+        hosts = eligible.nonzero()
+        if hosts.numel() == 0:
+            continue
+        host = int(hosts[0, 0])
+        take = (ids[f] >= 0) & (ids[host] < 0)
+        ids[host] = torch.where(take, ids[f], ids[host])
+        poses[host] = torch.where(take[:, None], poses[f], poses[host])
+        shared[host] = torch.where(take, shared[f], shared[host])
+        alive[f] = False
+    kept = alive.nonzero().squeeze(1)
+    return kept, poses[kept], shared[kept]
 
 
 def rank_people(poses: Tensor, min_joints: int = 3, score_over_all_types: bool = False, return_index: bool = False):
