@@ -421,3 +421,57 @@ def test_cell_assignment_does_not_blend_two_people_on_their_boundary():
     # Pixel 48 lies halfway between the cells at x = 46 and 50: a tie, the first corner's person.
     assert (row[:49] == 1).all() and (row[49:] == 2).all()
     assert (by_pixels[5, 44:52] == 3).any()  # the blended reading hands boundary pixels to the third
+
+
+def test_class_max_gives_the_top_probability_and_class_argmax():
+    from dspf_parser.ops.decoding import class_argmax, class_max
+
+    g = torch.Generator().manual_seed(1)
+    probs = torch.randn(7, 5, 6, generator=g).softmax(0)
+    probs[3, 2, 2] = float("nan")
+    top, label = class_max(probs)
+    assert torch.equal(label, class_argmax(probs))
+    expected = probs.nan_to_num(nan=-1.0).amax(0)
+    expected[2, 2] = 0.0  # a cell with a NaN probability has top probability 0
+    assert torch.equal(top, expected)
+
+
+def test_part_confidence_ranking_equals_a_loop_over_people():
+    """Each score times the squared mean top probability over the person's pixels (each at its
+    nearest grid cell, found here from the pixel's input position), people re-sorted and the
+    instance map renumbered with them; a person without pixels keeps its score."""
+    from dspf_parser.ops.decoding import _rank_by_part_confidence
+
+    g = torch.Generator().manual_seed(0)
+    stride, size, out = 4, (40, 48), (30, 36)
+    grid_top = torch.rand(10, 12, generator=g)
+    maps = ParsingMaps(part_probs=torch.rand(3, 10, 12, generator=g), dspf=torch.zeros(2, 10, 12),
+                       heatmaps=torch.zeros(1, 10, 12), offsets=torch.zeros(1, 2, 10, 12),
+                       limb_heatmaps=torch.zeros(0, 10, 12), part_stride=stride)
+    instance_map = torch.randint(0, 4, out, generator=g)  # people 1..3; person 4 has no pixel
+    labelled = (instance_map > 0) | (torch.rand(out, generator=g) < 0.3)  # some labelled pixels of nobody
+    pixels = labelled.reshape(-1).nonzero().squeeze(1)
+    poses = torch.rand(4, 5, 3, generator=g)
+    scores = torch.tensor([4.0, 3.0, 2.0, 1.0])
+    shared = torch.rand(4, 5, generator=g) > 0.5
+    new_poses, new_scores, old_scores, new_map, new_shared = _rank_by_part_confidence(
+        maps, grid_top, instance_map, pixels, poses, scores, shared, 2.0, size)
+    # Nearest cell of output pixel (r, c): input position (c + 0.5) * W / W' - 0.5, grid position
+    # (x - s // 2) / s clamped to the grid, rounded half up.
+    def nearest(n_out, n_in, n_grid):
+        pos = (torch.arange(n_out, dtype=torch.float64) + 0.5) * n_in / n_out - 0.5
+        u = ((pos - stride // 2) / stride).clamp(0, n_grid - 1)
+        return torch.floor(u + 0.5).long().clamp(max=n_grid - 1)
+
+    dense = grid_top[nearest(out[0], size[0], 10)][:, nearest(out[1], size[1], 12)]
+    expected = []
+    for p in range(4):
+        mine = (instance_map == p + 1) & labelled
+        expected.append(float(scores[p]) * (float(dense[mine].mean()) ** 2 if mine.any() else 1.0))
+    order = sorted(range(4), key=lambda p: -expected[p])
+    assert torch.allclose(new_scores, torch.tensor([expected[p] for p in order]), atol=1e-5)
+    assert torch.equal(old_scores, scores[order]) and torch.equal(new_poses, poses[order])
+    assert torch.equal(new_shared, shared[order])
+    for rank, p in enumerate(order):
+        assert torch.equal(new_map == rank + 1, instance_map == p + 1)
+    assert torch.equal(new_map == 0, instance_map == 0)

@@ -73,3 +73,38 @@ def test_empty_predictions_give_zero_not_a_crash(records):
         ev.process([{"file_name": r["file_name"]}], [{"instances": inst}])
     res = ev.evaluate()["instance_parsing"]
     assert res["AP_p_50"] == 0.0 and res["PCP_50"] == 0.0 and res["pose_AP"] == 0.0 and res["AP_r_vol"] == 0.0
+
+
+def test_skeletons_rank_by_pose_scores_when_given(records):
+    """A false skeleton ranked first by ``scores`` but last by ``pose_scores`` costs the keypoint
+    mAP only when the instances have no ``pose_scores``."""
+
+    def outputs(with_pose_scores):
+        result = []
+        for r in records:
+            out = perfect_output(r)
+            inst = out["instances"]
+            if len(inst) == 0:
+                result.append(out)
+                continue
+            false = inst[:1]
+            false.pred_keypoints = false.pred_keypoints + torch.tensor([60.0, 60.0, 0.0])
+            false.pred_parts = torch.zeros_like(false.pred_parts)
+            false.scores = torch.tensor([2.0])
+            both = Instances.cat([false, inst])
+            if with_pose_scores:
+                both.pose_scores = torch.cat([torch.tensor([0.0]), inst.scores])
+            out["instances"] = both
+            result.append(out)
+        return result
+
+    evaluator = InstanceParsingEvaluator(NAME, distributed=False)
+    figures = {}
+    for with_pose_scores in (False, True):
+        evaluator.reset()
+        for r, out in zip(records, outputs(with_pose_scores)):
+            evaluator.process([{"file_name": r["file_name"]}], [out])
+        figures[with_pose_scores] = evaluator.evaluate()["instance_parsing"]
+    assert figures[True]["pose_AP"] == pytest.approx(100.0)
+    assert figures[False]["pose_AP"] < 99.0
+    assert figures[True]["AP_p_50"] == figures[False]["AP_p_50"] == pytest.approx(100.0)

@@ -30,7 +30,8 @@ class InstanceParsingEvaluator(DatasetEvaluator):
     dicts; predictions: the model's ``instances`` (``pred_parts``, ``scores``,
     ``pred_keypoints``). Reports AP^p_50, AP^p_vol (thresholds 0.1..0.9), PCP_50, the
     region-level AP^r at 0.5/0.6/0.7 and AP^r_vol (PGN-style; every (person, part class) is a
-    region scored by its person's score) and the keypoint OKS mAP (AP, AP50, AP75), in percent; the matching rules are those of
+    region scored by its person's score) and the keypoint OKS mAP (AP, AP50, AP75; the
+    skeletons ranked by ``pose_scores`` when the instances have them, else by ``scores``), in percent; the matching rules are those of
     :mod:`dspf_parser.evaluation.instance_metrics`. The OKS area of a ground-truth person is the
     area of its annotated box. Each image is reduced to small per-prediction summaries as it
     is processed (:func:`summarize_persons`, :func:`summarize_regions`), so no map is kept.
@@ -70,7 +71,9 @@ class InstanceParsingEvaluator(DatasetEvaluator):
             gt_kp = np.array([np.asarray(a["keypoints"], np.float32).reshape(k, 3) for a in annos]).reshape(-1, k, 3)
             areas = np.array([max(a["bbox"][2] - a["bbox"][0], 0) * max(a["bbox"][3] - a["bbox"][1], 0) for a in annos],
                              dtype=np.float64)
-            self._poses.append((gt_kp, areas, inst.pred_keypoints.numpy(), scores))
+            # Skeletons rank by their own scores where the model gives them (``pose_scores``).
+            pose_scores = inst.pose_scores.numpy() if inst.has("pose_scores") else scores
+            self._poses.append((gt_kp, areas, inst.pred_keypoints.numpy(), pose_scores))
 
     def evaluate(self) -> "OrderedDict[str, Dict[str, float]]":
         parsing, regions, poses = self._parsing, self._regions, self._poses

@@ -322,6 +322,7 @@ def inference_kwargs(cfg) -> Dict:
         "small_part_confidence": inference.SMALL_PART_CONFIDENCE,
         "share_min_limb_score": inference.SHARE_MIN_LIMB_SCORE,
         "join_fragments": inference.JOIN_FRAGMENTS,
+        "part_confidence_power": inference.PART_CONFIDENCE_POWER,
     }
 
 
@@ -391,7 +392,8 @@ def maps_of_batch(part_logits: torch.Tensor, field: torch.Tensor, pose: PoseMaps
 def people_to_instances(people: ParsedPeople) -> Instances:
     """Detectron2 ``Instances`` of parsed people, at the size of their instance map ``[H', W']``.
 
-    Fields: ``pred_keypoints`` ``[P, K, 3]``, ``scores``, ``pred_classes`` (0), ``pred_masks``
+    Fields: ``pred_keypoints`` ``[P, K, 3]``, ``scores``, ``pose_scores`` (the skeletons' scores,
+    :attr:`ParsedPeople.pose_scores`), ``pred_classes`` (0), ``pred_masks``
     ``[P, H', W']`` bool (the person's pixels of the instance map), ``pred_parts`` ``[P, H', W']``
     uint8 (the argmax part ids on the person's pixels, 0 elsewhere) and ``pred_boxes`` (the
     tight box of the mask, or of the joints for a person without pixels).
@@ -423,6 +425,7 @@ def people_to_instances(people: ParsedPeople) -> Instances:
     instances = Instances((out_h, out_w))
     instances.pred_keypoints = keypoints
     instances.scores = people.scores
+    instances.pose_scores = people.pose_scores
     instances.pred_classes = torch.zeros(num, dtype=torch.int64, device=keypoints.device)
     instances.pred_boxes = Boxes(boxes)
     instances.pred_masks = masks
