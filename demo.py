@@ -20,7 +20,8 @@ For every input image ``<name>.<ext>`` it writes into ``--output``:
   box, RLE person mask and per-part RLEs, see ``dspf_parser.evaluation.coco_results``).
 
 A video gives ``<output>/<video name>_parsing.mp4`` (``mp4v``), the overlay of every frame.
-``--confidence-threshold`` drops people whose score (mean joint score) is below it, from the
+``--confidence-threshold`` drops people whose score (the instances' ``scores``: rank scores, see
+``MODEL.DSPF.INFERENCE.PERSON_SUPPORT_POWER`` and ``PART_CONFIDENCE_POWER``; they can exceed 1) is below it, from the
 pictures, from the submission and from the COCO json. ``--input`` takes files, folders (their images) and glob
 patterns. ``--opts KEY VALUE ...`` overrides the config (keep it last). The preprocessing is
 ``dspf_parser.engine.predictor.DSPFPredictor``: images go in at their own size when
