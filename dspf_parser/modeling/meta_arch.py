@@ -323,6 +323,9 @@ def inference_kwargs(cfg) -> Dict:
         "share_min_limb_score": inference.SHARE_MIN_LIMB_SCORE,
         "join_fragments": inference.JOIN_FRAGMENTS,
         "part_confidence_power": inference.PART_CONFIDENCE_POWER,
+        "orphan_min_cells": inference.ORPHAN_MIN_CELLS,
+        "orphan_distance": inference.ORPHAN_DISTANCE,
+        "orphan_min_spread": inference.ORPHAN_MIN_SPREAD,
     }
 
 

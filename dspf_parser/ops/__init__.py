@@ -17,5 +17,7 @@ position ``(x, y) = (j * s + s // 2, i * s + s // 2)``; vectors and joints are i
   of the decoded people from the way each faces (an addition to the paper).
 * :mod:`.part_cleanup` - ``absorb_weak_parts``: a person's small, weak part regions take its
   other classes (an addition to the paper).
-* :mod:`.decoding` - ``parse_people``: the whole inference chain for one image.
+* :mod:`.orphans` - ``unexplained_regions``: person cells whose DSPF no decoded person explains
+  become people without a skeleton (an addition to the paper).
+* :mod:`.decoding` - ``decode_maps``: the whole inference chain for one image (the inference seam).
 """

@@ -23,6 +23,7 @@ from .grouping import complete_people, greedy_matching, group_people, join_fragm
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
+from .orphans import unexplained_regions
 from .part_cleanup import absorb_weak_parts
 from .pixel_assignment import assign_projections, square_tiles
 from .sides import SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides
@@ -168,6 +169,12 @@ class DecodingSettings:
             joints) that holds, after the completion, a candidate that a whole person holds and
             no type that person has with another candidate joins that person
             (:func:`~dspf_parser.ops.grouping.join_fragments`): the limb below a shared shoulder.
+        orphan_min_cells, orphan_distance, orphan_min_spread: after Eq. 17, a 4-connected
+            region of at least ``orphan_min_cells`` person cells whose DSPF projections all land
+            farther than ``orphan_distance * keypoint_radius`` from every joint of the person
+            that took them, and spread at least ``orphan_min_spread * keypoint_radius`` about
+            their mean, becomes a person of its own, without a skeleton, ranked below every
+            decoded person (:func:`~dspf_parser.ops.orphans.unexplained_regions`; 0 cells: off).
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -207,6 +214,9 @@ class DecodingSettings:
     share_min_limb_score: float = 0.0
     join_fragments: bool = True
     part_confidence_power: float = 0.0
+    orphan_min_cells: int = 0
+    orphan_distance: float = 6.0
+    orphan_min_spread: float = 1.0
 
     def __post_init__(self) -> None:
         if self.pixel_assignment not in ("cells", "pixels"):
@@ -640,7 +650,9 @@ def decode_maps(
     walks the matched edges (about people x limbs) on the host, a union of growing people in
     limb order, and :func:`merge_people_by_dspf` reads its people-pair counts to merge them (a
     union-find over at most people^2 pairs); ``"matching"`` adds one sync per convergence check
-    (every ``CHECK_EVERY`` iterations) and one per rounding round. ``tools/benchmark.py --device
+    (every ``CHECK_EVERY`` iterations) and one per rounding round. With
+    ``orphan_min_cells`` the unexplained-cell mask ``[h, w]`` goes to the host once for its
+    connected regions (``scipy.ndimage.label``), and its region count is read. ``tools/benchmark.py --device
     cuda`` times every stage with ``torch.cuda.synchronize``.
     """
     s = settings
@@ -735,6 +747,10 @@ def decode_maps(
     if s.part_confidence_power and poses.shape[0] > 0:
         poses, rank_scores, pose_scores, instance_map, shared = _rank_by_part_confidence(
             maps, grid_top, instance_map, pixels, poses, rank_scores, shared, s.part_confidence_power, input_size)
+    if s.orphan_min_cells > 0:
+        poses, rank_scores, pose_scores, instance_map, shared = _add_orphans(
+            maps, grid_top, person_cells, labels, instance_map, pixels, poses, rank_scores, pose_scores, shared, s,
+            input_size)
     lap("pixel_assignment")
     return ParsedPeople(poses, rank_scores, instance_map, labels, times, shared, pose_scores)
 
@@ -981,6 +997,81 @@ def _rank_by_part_confidence(maps: ParsingMaps, grid_top: Tensor, instance_map: 
     renumbered = torch.zeros_like(instance_map).view(-1).index_copy_(0, pixels, renumber.index_select(0, owners))
     renumbered = renumbered.view(instance_map.shape)
     return poses[order], scores[order], rank_scores[order], renumbered, shared[order]
+
+
+#: An orphan's rank score is the lowest decoded person's (1 without one) times this and its
+#: cells' mean top part probability: orphans rank below every person with a skeleton.
+_ORPHAN_SCORE = 1e-3
+
+
+def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labels: Tensor, instance_map: Tensor,
+                 pixels: Tensor, poses: Tensor, rank_scores: Tensor, pose_scores: Tensor, shared: Tensor,
+                 s: DecodingSettings, input_size: Tuple[int, int]):
+    """People without a skeleton from the person cells that no decoded person explains
+    (:attr:`DecodingSettings.orphan_min_cells`, :func:`~dspf_parser.ops.orphans.unexplained_regions`).
+
+    A person cell counts when the output pixel nearest its centre is labelled; its owner is
+    that pixel's person and its projection ``centre + dspf`` is taken to the output frame. A
+    labelled pixel (``pixels``, flat ``[N]``) joins region ``r`` when one of the four cells
+    around it (its bilinear footprint, first in the order top-left, top-right, bottom-left,
+    bottom-right) is in ``r`` and has the pixel's person (a region's cells one cell wide, at the
+    image border or a sliver, then still take all its pixels); the region becomes person
+    ``P + r`` (pose all 0, pose score 0, rank score below every decoded person's,
+    :data:`_ORPHAN_SCORE`).
+
+    Returns:
+        poses, rank scores, pose scores, instance map and shared joints with the orphans appended.
+    """
+    h, w = person_cells.shape
+    out_h, out_w = labels.shape
+    device, dtype = maps.dspf.device, maps.dspf.dtype
+    stride = s.stride
+    centre = torch.arange(max(h, w), device=device, dtype=dtype) * stride + stride // 2
+    centre_px = _output_px(torch.stack([centre, centre], dim=1), input_size, (out_h, out_w)).round_().long()
+    centre_rows, centre_cols = centre_px[:h, 1].clamp_(0, out_h - 1), centre_px[:w, 0].clamp_(0, out_w - 1)
+    at_centre = (centre_rows[:, None] * out_w + centre_cols).reshape(-1)  # [h * w] output pixel of each cell
+    cells = person_cells & (labels.reshape(-1).index_select(0, at_centre) > 0).view(h, w)
+    owners = instance_map.reshape(-1).index_select(0, at_centre).view(h, w)
+    grid = torch.stack(torch.meshgrid(centre[:w], centre[:h], indexing="xy"), dim=0)  # [2, h, w] (x, y) input px
+    projections = _output_px((grid + maps.dspf).permute(1, 2, 0), input_size, (out_h, out_w)).permute(2, 0, 1)
+    frame = math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # input px -> output px
+    radius = s.keypoint_radius * frame
+    region, count = unexplained_regions(cells, projections, owners, poses, s.orphan_distance * radius,
+                                        s.orphan_min_cells, s.orphan_min_spread * radius)
+    if count == 0:
+        return poses, rank_scores, pose_scores, instance_map, shared
+    # The four cells around every labelled pixel (inverse of the output frame, then the grid).
+    rows, cols = pixels // out_w, pixels % out_w
+    x_in = (cols.to(dtype) + 0.5) * (input_size[1] / out_w) - 0.5
+    y_in = (rows.to(dtype) + 0.5) * (input_size[0] / out_h) - 0.5
+    cj = torch.floor((x_in - stride // 2) / stride).long()
+    ci = torch.floor((y_in - stride // 2) / stride).long()
+    flat = instance_map.reshape(-1).clone()
+    owner = flat.index_select(0, pixels)
+    joins = torch.zeros_like(owner)
+    for di, dj in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        cell = (ci + di).clamp(0, h - 1) * w + (cj + dj).clamp(0, w - 1)
+        r = region.reshape(-1).index_select(0, cell)
+        fits = (joins == 0) & (r > 0) & (owner == owners.reshape(-1).index_select(0, cell))
+        joins = torch.where(fits, r, joins)
+    moved = joins > 0
+    num = poses.shape[0]
+    flat[pixels[moved]] = num + joins[moved]
+    # Scores: below every decoded person, in the order of their cells' part confidence.
+    part_stride, (hp, wp) = maps.part_stride, grid_top.shape
+    top_rows = torch.div(centre[:h], part_stride, rounding_mode="floor").long().clamp_(0, hp - 1)
+    top_cols = torch.div(centre[:w], part_stride, rounding_mode="floor").long().clamp_(0, wp - 1)
+    top = grid_top.index_select(0, top_rows).index_select(1, top_cols).reshape(-1).to(dtype)  # [h * w] at the cells
+    area = torch.bincount(region.reshape(-1), minlength=count + 1)[1:].to(dtype)
+    confidence = torch.zeros(count + 1, dtype=dtype, device=device).index_add_(
+        0, region.reshape(-1), top)[1:] / area.clamp_min(1)
+    lowest = rank_scores.min() if num else torch.ones((), dtype=rank_scores.dtype, device=device)
+    orphan_scores = (lowest * _ORPHAN_SCORE * confidence).to(rank_scores.dtype)
+    poses = torch.cat([poses, poses.new_zeros((count,) + poses.shape[1:])])
+    shared = torch.cat([shared, shared.new_zeros((count,) + shared.shape[1:])])
+    rank_scores = torch.cat([rank_scores, orphan_scores])
+    pose_scores = torch.cat([pose_scores, pose_scores.new_zeros(count)])
+    return poses, rank_scores, pose_scores, flat.view(out_h, out_w), shared
 
 
 def _absorb_weak_parts(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixels: Tensor,

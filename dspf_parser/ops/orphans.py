@@ -1,0 +1,95 @@
+"""People that no decoded skeleton explains: regions of person cells whose DSPF points away from
+every joint of the person Eq. 17 gave them to (not in the paper).
+
+Eq. 17 gives every person pixel to some decoded person, so a person whose skeleton was not
+decoded (cut by the image border with one or two joints inside, occluded down to a sliver, or
+without any annotated joint) has its pixels handed to a neighbour, which costs both of them part
+IoU. Such pixels betray themselves: their DSPF projections ``q + f(q)`` land on *their own*
+person's joints, far from every joint of the person that took them. A cell is *unexplained* when
+its projection lies farther than ``far`` from each present joint of its owner (a cell that nobody
+took is not: without any decoded person there is nobody to contrast with, and an image whose
+decoding found no one gets no one). The 4-connected regions of unexplained cells become people of their own (without a
+skeleton) when they are
+
+* large enough: at least ``min_cells`` cells, and
+* spread: the mean distance of their projections from the projections' mean is at least
+  ``min_spread``. A whole person's cells project onto several joints; the cells of a hand whose
+  wrist was missed project onto that one point (a hole in a decoded person, not a person).
+
+Pure tensor code (and ``scipy.ndimage.label`` on the host for the regions), no detectron2.
+"""
+from typing import Tuple
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import Tensor
+
+__all__ = ["unexplained_regions"]
+
+_FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+def unexplained_regions(
+    person_cells: Tensor,
+    projections: Tensor,
+    owners: Tensor,
+    poses: Tensor,
+    far: float,
+    min_cells: int,
+    min_spread: float,
+) -> Tuple[Tensor, int]:
+    """Regions of person cells that no decoded person explains, as new people.
+
+    Args:
+        person_cells: ``[h, w]`` bool, the cells of the person pixels.
+        projections: ``[2, h, w]`` ``(x, y)`` the DSPF projection ``q + f(q)`` of every cell, in
+            the frame of ``poses``.
+        owners: ``[h, w]`` long, the person (``1..P``) each cell was given to, 0 for none
+            (such a cell is never unexplained).
+        poses: ``[P, K, 3]`` ``(x, y, score)``, score 0 for a missing joint.
+        far: a cell is unexplained when its projection is farther than this from every present
+            joint of its owner (same units as ``poses``).
+        min_cells: least cells of a kept region.
+        min_spread: least mean distance of a kept region's projections from their mean.
+
+    Returns:
+        ``[h, w]`` long region of every cell (0: none, ``1..R`` the kept regions, largest
+        first; ties: the region met first in row-major order) and ``R``.
+    """
+    h, w = person_cells.shape
+    device = person_cells.device
+    cells = person_cells.reshape(-1).nonzero().squeeze(1)  # [n]
+    region = torch.zeros(h * w, dtype=torch.long, device=device)
+    if cells.numel() == 0:
+        return region.view(h, w), 0
+    points = projections.reshape(2, -1).index_select(1, cells).t()  # [n, 2]
+    owner = owners.reshape(-1).index_select(0, cells)
+    # Squared distance to the owner's nearest present joint (missing joints: infinitely far);
+    # a cell nobody took (owner 0) is never unexplained.
+    joints = torch.where(poses[..., 2:] > 0, poses[..., :2], torch.full_like(poses[..., :2], float("inf")))
+    if joints.shape[0] == 0:
+        return region.view(h, w), 0
+    near = joints.index_select(0, (owner - 1).clamp_min(0)) - points[:, None]  # [n, K, 2]
+    gap2 = torch.where(owner > 0, near.square_().sum(dim=-1).amin(dim=1), torch.zeros((), dtype=points.dtype))
+    lost = torch.zeros(h * w, dtype=torch.bool, device=device)
+    lost[cells] = gap2 > far * far
+    if not bool(lost.any()):
+        return region.view(h, w), 0
+    labelled, count = ndimage.label(lost.view(h, w).cpu().numpy(), structure=_FOUR_CONNECTED)
+    component = torch.from_numpy(labelled.reshape(-1)).to(device).index_select(0, cells)  # [n], 0: explained
+    size = torch.bincount(component, minlength=count + 1).to(points.dtype)
+    mean = torch.zeros(count + 1, 2, dtype=points.dtype, device=device).index_add_(0, component, points)
+    mean = mean / size.clamp_min(1)[:, None]
+    spread = torch.zeros(count + 1, dtype=points.dtype, device=device).index_add_(
+        0, component, (points - mean.index_select(0, component)).norm(dim=1)) / size.clamp_min(1)
+    keep = (size >= min_cells) & (spread >= min_spread)
+    keep[0] = False
+    kept = keep.nonzero().squeeze(1)
+    if kept.numel() == 0:
+        return region.view(h, w), 0
+    kept = kept[torch.argsort(-size.index_select(0, kept), stable=True)]
+    new_id = torch.zeros(count + 1, dtype=torch.long, device=device)
+    new_id[kept] = torch.arange(1, kept.numel() + 1, device=device)
+    region[cells] = new_id.index_select(0, component)
+    return region.view(h, w), int(kept.numel())

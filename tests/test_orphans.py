@@ -1,0 +1,144 @@
+"""People without a skeleton: unexplained regions of person cells (dspf_parser.ops.orphans) and
+their glue in the decoding (``DecodingSettings.orphan_min_cells``)."""
+import math
+
+import pytest
+import torch
+
+from dspf_parser.ops.decoding import DecodingSettings, ParsingMaps, _add_orphans
+from dspf_parser.ops.orphans import unexplained_regions
+
+
+def _flood_fill_reference(person_cells, projections, owners, poses, far, min_cells, min_spread):
+    """Loops: each cell's distance to its owner's nearest present joint (0 without an owner), 4-connected regions by
+    breadth-first search in row-major order, kept by size and spread, numbered largest first."""
+    h, w = person_cells.shape
+    lost = [[False] * w for _ in range(h)]
+    for i in range(h):
+        for j in range(w):
+            if not person_cells[i, j]:
+                continue
+            o = int(owners[i, j])
+            gap = 0.0  # a cell nobody took is never unexplained
+            if o > 0:
+                gap = math.inf
+                for x, y, s in poses[o - 1].tolist():
+                    if s > 0:
+                        gap = min(gap, math.hypot(x - float(projections[0, i, j]), y - float(projections[1, i, j])))
+            lost[i][j] = gap > far
+    seen = [[False] * w for _ in range(h)]
+    regions = []
+    for i in range(h):
+        for j in range(w):
+            if lost[i][j] and not seen[i][j]:
+                seen[i][j] = True
+                queue, cells = [(i, j)], []
+                while queue:
+                    a, b = queue.pop()
+                    cells.append((a, b))
+                    for da, db in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                        u, v = a + da, b + db
+                        if 0 <= u < h and 0 <= v < w and lost[u][v] and not seen[u][v]:
+                            seen[u][v] = True
+                            queue.append((u, v))
+                pts = [(float(projections[0, a, b]), float(projections[1, a, b])) for a, b in cells]
+                mx = sum(p[0] for p in pts) / len(pts)
+                my = sum(p[1] for p in pts) / len(pts)
+                spread = sum(math.hypot(p[0] - mx, p[1] - my) for p in pts) / len(pts)
+                if len(cells) >= min_cells and spread >= min_spread:
+                    regions.append(cells)
+    regions.sort(key=len, reverse=True)  # stable: ties keep the row-major order of discovery
+    expected = torch.zeros(h, w, dtype=torch.long)
+    for r, cells in enumerate(regions):
+        for a, b in cells:
+            expected[a, b] = r + 1
+    return expected, len(regions)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_unexplained_regions_equal_a_flood_fill_loop(seed):
+    g = torch.Generator().manual_seed(seed)
+    h, w, num_people, k = 9, 11, 3, 4
+    person_cells = torch.rand(h, w, generator=g) < 0.7
+    projections = torch.rand(2, h, w, generator=g) * 40
+    owners = torch.randint(0, num_people + 1, (h, w), generator=g)
+    poses = torch.rand(num_people, k, 3, generator=g) * 40
+    poses[..., 2] = (torch.rand(num_people, k, generator=g) < 0.6).float()
+    poses[1, :, 2] = 0  # a person without joints: its cells are all unexplained
+    args = (person_cells, projections, owners, poses, 9.0, 2, 3.0)
+    region, count = unexplained_regions(*args)
+    expected, expected_count = _flood_fill_reference(*args)
+    assert count == expected_count and count > 0
+    assert torch.equal(region, expected)
+
+
+def test_unexplained_regions_none_when_every_cell_is_explained_or_nobody_took_it():
+    cells = torch.ones(3, 3, dtype=torch.bool)
+    projections = torch.zeros(2, 3, 3)
+    poses = torch.tensor([[[1.0, 1.0, 1.0]]])
+    region, count = unexplained_regions(cells, projections, torch.ones(3, 3, dtype=torch.long), poses, 2.0, 1, 0.0)
+    assert count == 0 and not region.any()
+    nobody = torch.zeros(3, 3, dtype=torch.long)
+    region, count = unexplained_regions(cells, projections, nobody, poses[:0], 2.0, 1, 0.0)
+    assert count == 0 and not region.any()
+
+
+def test_a_body_without_joints_becomes_a_person_and_a_missed_wrist_does_not():
+    """Person 1 (two joints) owns every labelled pixel after Eq. 17. A 4 x 4-cell blob far away
+    whose DSPF points at four separate places (a body whose joints were not decoded) becomes
+    person 2, with no skeleton and a rank score below person 1's; a 3 x 3-cell 'hand' next to
+    person 1 whose DSPF all points at one missed wrist (spread 0) stays person 1's."""
+    stride, h, w = 4, 16, 24
+    size = (h * stride, w * stride)
+    labels = torch.zeros(size, dtype=torch.long)
+    person_cells = torch.zeros(h, w, dtype=torch.bool)
+    dspf = torch.zeros(2, h, w)
+    centre = lambda i: i * stride + stride // 2  # noqa: E731
+    # Person 1: cells rows 2..9, cols 2..5, DSPF onto its joints at (14, 14) and (14, 30).
+    poses = torch.tensor([[[14.0, 14.0, 1.0], [14.0, 30.0, 1.0]]])
+    for i in range(2, 10):
+        for j in range(2, 6):
+            person_cells[i, j] = True
+            joint_y = 14.0 if i < 6 else 30.0
+            dspf[0, i, j], dspf[1, i, j] = 14.0 - centre(j), joint_y - centre(i)
+    # The hand: rows 10..12, cols 2..4, all pointing at a missed wrist (14, 46) (16 px below).
+    for i in range(10, 13):
+        for j in range(2, 5):
+            person_cells[i, j] = True
+            dspf[0, i, j], dspf[1, i, j] = 14.0 - centre(j), 46.0 - centre(i)
+    # The blob: rows 4..7, cols 16..19; each 2 x 2 quarter points at its own corner joint.
+    for i in range(4, 8):
+        for j in range(16, 20):
+            person_cells[i, j] = True
+            jx = 66.0 if j < 18 else 78.0
+            jy = 18.0 if i < 6 else 30.0
+            dspf[0, i, j], dspf[1, i, j] = jx - centre(j), jy - centre(i)
+    for i, j in person_cells.nonzero().tolist():
+        labels[i * stride:(i + 1) * stride, j * stride:(j + 1) * stride] = 1
+    instance_map = (labels > 0).long()  # Eq. 17 gave everything to person 1
+    pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
+    maps = ParsingMaps(part_probs=torch.stack([1 - person_cells.float(), person_cells.float()]), dspf=dspf,
+                       heatmaps=torch.zeros(2, h, w), offsets=torch.zeros(2, 2, h, w),
+                       limb_heatmaps=torch.zeros(1, h, w), part_stride=stride)
+    settings = DecodingSettings(limbs=[(0, 1)], stride=stride, keypoint_radius=3.0, orphan_min_cells=8,
+                                orphan_distance=4.0, orphan_min_spread=1.0)
+    grid_top = person_cells.float() * 0.5 + 0.5
+    out = _add_orphans(maps, grid_top, person_cells, labels, instance_map, pixels, poses, torch.tensor([2.0]),
+                       torch.tensor([2.0]), torch.zeros(1, 2, dtype=torch.bool), settings, size)
+    new_poses, scores, pose_scores, new_map, shared = out
+    blob = torch.zeros(size, dtype=torch.bool)
+    blob[16:32, 64:80] = True
+    assert torch.equal(new_map == 2, blob)
+    assert torch.equal(new_map == 1, (labels > 0) & ~blob)  # the hand stays person 1's
+    assert new_poses.shape == (2, 2, 3) and not new_poses[1].any() and torch.equal(new_poses[0], poses[0])
+    assert scores[0] == 2.0 and 0 < scores[1] < 2.0 * 1e-3 + 1e-9
+    assert pose_scores.tolist() == [2.0, 0.0] and shared.shape == (2, 2) and not shared.any()
+    # Without the spread test the hand (9 cells, 16 px from the nearest joint > 12) is a person too.
+    loose = DecodingSettings(limbs=[(0, 1)], stride=stride, keypoint_radius=3.0, orphan_min_cells=8,
+                             orphan_distance=4.0, orphan_min_spread=0.0)
+    _, scores_loose, _, map_loose, _ = _add_orphans(maps, grid_top, person_cells, labels, instance_map, pixels, poses,
+                                                    torch.tensor([2.0]), torch.tensor([2.0]),
+                                                    torch.zeros(1, 2, dtype=torch.bool), loose, size)
+    hand = torch.zeros(size, dtype=torch.bool)
+    hand[40:52, 8:20] = True
+    assert len(scores_loose) == 3 and bool((map_loose[hand] == 3).all())
