@@ -142,3 +142,33 @@ def test_a_body_without_joints_becomes_a_person_and_a_missed_wrist_does_not():
     hand = torch.zeros(size, dtype=torch.bool)
     hand[40:52, 8:20] = True
     assert len(scores_loose) == 3 and bool((map_loose[hand] == 3).all())
+
+
+def test_orphans_rank_below_everyone_by_part_confidence():
+    """Two bodies without joints next to a person who explains none of them: the smaller one,
+    whose cells the part map is surer of, ranks first; scores stay decreasing."""
+    stride, h, w = 4, 12, 24
+    size = (h * stride, w * stride)
+    person_cells = torch.zeros(h, w, dtype=torch.bool)
+    person_cells[1:3, 1:3] = True  # person 1: 4 cells around its joint
+    person_cells[2:10, 6:12] = True  # big body (48 cells)
+    person_cells[2:6, 16:20] = True  # small body (16 cells)
+    grid_top = torch.full((h, w), 0.9)
+    grid_top[2:10, 6:12] = 0.6
+    dspf = torch.zeros(2, h, w)  # every cell projects onto itself: spread over its region
+    labels = torch.zeros(size, dtype=torch.long)
+    for i, j in person_cells.nonzero().tolist():
+        labels[i * stride:(i + 1) * stride, j * stride:(j + 1) * stride] = 1
+    instance_map = (labels > 0).long()
+    pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
+    poses = torch.tensor([[[8.0, 8.0, 1.0]]])
+    maps = ParsingMaps(part_probs=torch.stack([1 - person_cells.float(), person_cells.float()]), dspf=dspf,
+                       heatmaps=torch.zeros(1, h, w), offsets=torch.zeros(1, 2, h, w),
+                       limb_heatmaps=torch.zeros(0, h, w), part_stride=stride)
+    settings = DecodingSettings(limbs=[], stride=stride, keypoint_radius=2.0, orphan_min_cells=8)
+    _, scores, _, new_map, _ = _add_orphans(maps, grid_top, person_cells, labels, instance_map, pixels, poses,
+                                            torch.tensor([3.0]), torch.tensor([3.0]),
+                                            torch.zeros(1, 1, dtype=torch.bool), settings, size)
+    assert torch.allclose(scores, torch.tensor([3.0, 3.0 * 1e-3 * 0.9, 3.0 * 1e-3 * 0.6]))
+    assert bool((new_map[8:24, 64:80] == 2).all()) and bool((new_map[8:40, 24:48] == 3).all())
+    assert bool((new_map[4:12, 4:12] == 1).all())

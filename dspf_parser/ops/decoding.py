@@ -1015,9 +1015,10 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     labelled pixel (``pixels``, flat ``[N]``) joins region ``r`` when one of the four cells
     around it (its bilinear footprint, first in the order top-left, top-right, bottom-left,
     bottom-right) is in ``r`` and has the pixel's person (a region's cells one cell wide, at the
-    image border or a sliver, then still take all its pixels); the region becomes person
-    ``P + r`` (pose all 0, pose score 0, rank score below every decoded person's,
-    :data:`_ORPHAN_SCORE`).
+    image border or a sliver, then still take all its pixels). The regions become people
+    ``P + 1, ...`` with pose all 0, pose score 0 and rank score the lowest decoded person's
+    (1 without one) times :data:`_ORPHAN_SCORE` times the mean top part probability of their
+    cells, in decreasing rank score.
 
     Returns:
         poses, rank scores, pose scores, instance map and shared joints with the orphans appended.
@@ -1054,9 +1055,6 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
         r = region.reshape(-1).index_select(0, cell)
         fits = (joins == 0) & (r > 0) & (owner == owners.reshape(-1).index_select(0, cell))
         joins = torch.where(fits, r, joins)
-    moved = joins > 0
-    num = poses.shape[0]
-    flat[pixels[moved]] = num + joins[moved]
     # Scores: below every decoded person, in the order of their cells' part confidence.
     part_stride, (hp, wp) = maps.part_stride, grid_top.shape
     top_rows = torch.div(centre[:h], part_stride, rounding_mode="floor").long().clamp_(0, hp - 1)
@@ -1065,8 +1063,15 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     area = torch.bincount(region.reshape(-1), minlength=count + 1)[1:].to(dtype)
     confidence = torch.zeros(count + 1, dtype=dtype, device=device).index_add_(
         0, region.reshape(-1), top)[1:] / area.clamp_min(1)
+    num = poses.shape[0]
     lowest = rank_scores.min() if num else torch.ones((), dtype=rank_scores.dtype, device=device)
     orphan_scores = (lowest * _ORPHAN_SCORE * confidence).to(rank_scores.dtype)
+    order = torch.argsort(-orphan_scores, stable=True)  # people stay in decreasing score
+    orphan_scores = orphan_scores[order]
+    person_of_region = torch.zeros(count + 1, dtype=torch.long, device=device)
+    person_of_region[order + 1] = num + 1 + torch.arange(count, device=device)
+    moved = joins > 0
+    flat[pixels[moved]] = person_of_region.index_select(0, joins[moved])
     poses = torch.cat([poses, poses.new_zeros((count,) + poses.shape[1:])])
     shared = torch.cat([shared, shared.new_zeros((count,) + shared.shape[1:])])
     rank_scores = torch.cat([rank_scores, orphan_scores])
