@@ -778,6 +778,18 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
     return instance.view(out_h, out_w), pixels, joints
 
 
+def _cell_centre_pixels(grid_size: Tuple[int, int], stride: int, input_size: Tuple[int, int],
+                        output_size: Tuple[int, int], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Flat index ``[h * w]`` (row-major cells) of the output pixel nearest each grid cell's
+    centre ``(j * s + s // 2, i * s + s // 2)`` (input px, taken to the output frame, rounded
+    and clamped to the image)."""
+    (h, w), (out_h, out_w) = grid_size, output_size
+    centre = torch.arange(max(h, w), device=device, dtype=dtype) * stride + stride // 2
+    centre_px = _output_px(torch.stack([centre, centre], dim=1), input_size, output_size).round_().long()
+    rows, cols = centre_px[:h, 1].clamp_(0, out_h - 1), centre_px[:w, 0].clamp_(0, out_w - 1)
+    return (rows[:, None] * out_w + cols).reshape(-1)
+
+
 def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores: Tensor, stride: int,
                      input_size: Tuple[int, int], person_cells: Tensor, min_scale: float = 1.0,
                      tile: int = 8, num_classes: int = 64) -> Tuple[Tensor, Tensor, Tensor]:
@@ -825,10 +837,8 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     at = quad_row.index_select(0, top_left)  # [N] the quad of each pixel
     corners = _quad_corners(quads, (h, w))  # [4, Q]
     # Part label of every grid cell: the label of the output pixel nearest its centre.
-    centre = torch.arange(max(h, w), device=device, dtype=dtype) * stride + stride // 2
-    centre_px = _output_px(torch.stack([centre, centre], dim=1), input_size, (out_h, out_w)).round_().long()
-    centre_rows, centre_cols = centre_px[:h, 1].clamp_(0, out_h - 1), centre_px[:w, 0].clamp_(0, out_w - 1)
-    grid_label = flat_labels.index_select(0, (centre_rows[:, None] * out_w + centre_cols).reshape(-1))  # [h * w]
+    grid_label = flat_labels.index_select(0, _cell_centre_pixels((h, w), stride, input_size, (out_h, out_w),
+                                                                 device, dtype))  # [h * w]
     corner_label = grid_label.index_select(0, corners.reshape(-1)).view(4, -1)  # [4, Q]
     lacking = (~_carried(corner_label, at, pixel_label, num_classes)).nonzero().squeeze(1)
     block = _cell_block(top_left.index_select(0, lacking), (h, w))  # [16, n] cells around their footprints
@@ -1013,8 +1023,10 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     A person cell counts when the output pixel nearest its centre is labelled; its owner is
     that pixel's person and its projection ``centre + dspf`` is taken to the output frame. A
     labelled pixel (``pixels``, flat ``[N]``) joins region ``r`` when one of the four cells
-    around it (its bilinear footprint, first in the order top-left, top-right, bottom-left,
-    bottom-right) is in ``r`` and has the pixel's person (a region's cells one cell wide, at the
+    around it (rows ``floor(v)``, ``floor(v) + 1`` and columns ``floor(u)``, ``floor(u) + 1`` of
+    its unclamped grid position ``(u, v)``, each clamped to the grid: the bilinear footprint
+    except within half a cell of the top and left borders, where both fall on cell 0; first in
+    the order top-left, top-right, bottom-left, bottom-right) is in ``r`` and has the pixel's person (a region's cells one cell wide, at the
     image border or a sliver, then still take all its pixels). The regions become people
     ``P + 1, ...`` with pose all 0, pose score 0 and rank score the lowest decoded person's
     (1 without one) times :data:`_ORPHAN_SCORE` times the mean top part probability of their
@@ -1028,9 +1040,7 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     device, dtype = maps.dspf.device, maps.dspf.dtype
     stride = s.stride
     centre = torch.arange(max(h, w), device=device, dtype=dtype) * stride + stride // 2
-    centre_px = _output_px(torch.stack([centre, centre], dim=1), input_size, (out_h, out_w)).round_().long()
-    centre_rows, centre_cols = centre_px[:h, 1].clamp_(0, out_h - 1), centre_px[:w, 0].clamp_(0, out_w - 1)
-    at_centre = (centre_rows[:, None] * out_w + centre_cols).reshape(-1)  # [h * w] output pixel of each cell
+    at_centre = _cell_centre_pixels((h, w), stride, input_size, (out_h, out_w), device, dtype)
     cells = person_cells & (labels.reshape(-1).index_select(0, at_centre) > 0).view(h, w)
     owners = instance_map.reshape(-1).index_select(0, at_centre).view(h, w)
     grid = torch.stack(torch.meshgrid(centre[:w], centre[:h], indexing="xy"), dim=0)  # [2, h, w] (x, y) input px
