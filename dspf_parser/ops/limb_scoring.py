@@ -21,10 +21,10 @@ __all__ = ["PRUNE_FRACTION", "PRUNE_SAMPLES", "score_limbs"]
 #: spread along its axis and needs ``PRUNE_FRACTION`` of them lit (OpenPose's criterion).
 PRUNE_SAMPLES = 10
 PRUNE_FRACTION = 0.8
-#: The axis points read with the midpoint on every pair (indices into the ``PRUNE_SAMPLES``,
-#: ``t = (i + 1/2) / 10``): away from the midpoint and from the ends (lit by the ends' own
-#: limbs); a pair with more dark points among them than the criterion allows in all is
-#: rejected before the other points are read.
+#: The axis points read second, on the pairs lit at their midpoint (indices into the
+#: ``PRUNE_SAMPLES``, ``t = (i + 1/2) / 10``): away from the midpoint and from the ends (lit by
+#: the ends' own limbs); a pair with more dark points among them than the criterion allows in
+#: all is rejected before the other points are read.
 PRUNE_FIRST = (1, 6, 8)
 
 
@@ -95,14 +95,14 @@ def score_limbs(
     (``t = (i + 1/2) / 10``, OpenPose's criterion); only those pairs get the full ``S``-sample
     score (packed per limb, computed by the same formula, identical up to the float rounding
     of the means over the samples, whose summation order depends on the layout); the others
-    score 0. Every pair is read at its midpoint and at the :data:`PRUNE_FIRST` axis points
-    (four samples per pair), the survivors at the other axis points. A true limb's target
-    reads ``exp(-0.405) = 0.67`` or more along its axis, so the full sampling is paid for about
-    the true limbs and their near rivals only, not for all ``N^2`` pairs. (The midpoint alone
-    passes a pair of two people whose midpoint falls on a third person's limb of the same type,
-    as in a row of people: on a 60-person image it kept about 750 of 3600 pairs per limb, the
-    first four samples about 100, the axis test 60.) Each packing
-    costs one host synchronisation (its width). ``prune_below = 0`` keeps every valid pair.
+    score 0. A cascade reads the pairs: every pair at its midpoint, the pairs lit there at the
+    :data:`PRUNE_FIRST` axis points, the survivors at the other axis points. A true limb's
+    target reads ``exp(-0.405) = 0.67`` or more along its axis, so the full sampling is paid for
+    about the true limbs and their near rivals only, not for all ``N^2`` pairs. (The midpoint
+    alone passes a pair of two people whose midpoint falls on a third person's limb of the same
+    type, as in a row of people: on a 60-person image it kept about 750 of 3600 pairs per limb,
+    the next three samples about 100, the axis test 60.) Each of the three packings costs one
+    host synchronisation (its width). ``prune_below = 0`` keeps every valid pair.
 
     Args:
         limb_heatmaps: ``[L, h, w]`` limb confidence maps, one per limb type.
@@ -151,42 +151,38 @@ def score_limbs(
                               template_sigma)
         return scores.reshape(num_limbs, nmax, nmax) * pair_valid, pair_valid
 
-    # Pruned: a pair must read >= prune_below at its midpoint and at enough of the PRUNE_FIRST
-    # axis points (all N^2 pairs, four samples each), then at PRUNE_FRACTION of all
-    # PRUNE_SAMPLES axis points (the survivors only); the pairs left get the full score. A
-    # point at fraction t of a pair is (1 - t) a + t b in grid_sample's normalised coordinates
-    # too (an affine map), so the first grid is built in one broadcast.
+    # Pruned, a cascade: every valid pair (all N^2) is read at its midpoint, the pairs lit there
+    # at the PRUNE_FIRST axis points, the pairs with few enough dark points among those at the
+    # other axis points; the pairs left get the full score. A midpoint is (a + b) / 2 in
+    # grid_sample's normalised coordinates too (an affine map), so the first grid is one
+    # broadcast. Between stages the survivors are packed per limb (``[L, width]``, one host
+    # sync per packing for its width) with their ends and their count of dark axis points.
+    # Flat gathers and scatters (index_select / index_copy): CPU advanced indexing is several
+    # times slower.
     allowed_dark = PRUNE_SAMPLES - round(PRUNE_FRACTION * PRUNE_SAMPLES)
-    first = [0.5] + [(i + 0.5) / PRUNE_SAMPLES for i in PRUNE_FIRST]
-    t = torch.tensor(first, device=device, dtype=dtype).view(1, -1, 1, 1, 1)  # [1, 4, 1, 1, 1]
     norm_start, norm_end = _normalised(start, h, w), _normalised(end, h, w)  # [L, N, 2]
-    grid = norm_start[:, None, :, None] * (1 - t) + norm_end[:, None, None] * t  # [L, 4, N, N, 2]
-    lit = _sample_normalised(limb_heatmaps, grid.view(num_limbs, len(first), nmax * nmax, 2)) >= prune_below
-    dark = (~lit[:, 1]).long()
-    for k in range(2, len(first)):
-        dark += ~lit[:, k]  # [L, N N]
-    kept = pair_valid.view(num_limbs, -1) & lit[:, 0] & (dark <= allowed_dark)
-    # The survivors are packed per limb (``[L, width]``, one host sync per packing for its
-    # width) with their ends and their count of dark axis points; the next probe stage re-packs
-    # its own survivors. Flat gathers and scatters (index_select / index_copy): CPU advanced
-    # indexing is several times slower.
-    pair, slot, width = _pack(kept)
+    grid = (norm_start[:, :, None] + norm_end[:, None]) * 0.5  # [L, N, N, 2]
+    lit = _sample_normalised(limb_heatmaps, grid.view(num_limbs, 1, nmax * nmax, 2))[:, 0] >= prune_below
+    pair, slot, width = _pack(pair_valid.view(num_limbs, -1) & lit)
     ends_of_pairs = torch.cat([start.reshape(-1, 2).index_select(0, pair // nmax),
                                end.reshape(-1, 2).index_select(0, pair // (nmax * nmax) * nmax + pair % nmax)],
                               dim=1)  # [E, 4]
     packed = ends_of_pairs.new_zeros(4, num_limbs * width).index_copy_(1, slot, ends_of_pairs.t())  # ax, ay, bx, by
+    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair)
     # An empty place starts darker than allowed, so it never survives.
     dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long,
-                      device=device).index_copy_(0, slot, dark.view(-1).index_select(0, pair))
-    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair)
-    later = [(i + 0.5) / PRUNE_SAMPLES for i in range(PRUNE_SAMPLES) if i not in PRUNE_FIRST]
-    probes = torch.tensor(later, device=device, dtype=dtype)[:, None]  # [S', 1]
-    ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
-    values = _sample(limb_heatmaps, ax + probes * (bx - ax), ay + probes * (by - ay))  # [L, S', width]
-    dark = dark + (values < prune_below).sum(dim=1).view(-1)
-    source, slot, width = _pack((dark <= allowed_dark).view(num_limbs, width))
-    packed = packed.new_zeros(4, num_limbs * width).index_copy_(1, slot, packed.index_select(1, source))
-    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair.index_select(0, source))
+                      device=device).index_copy_(0, slot, torch.zeros_like(slot))
+    later = [i for i in range(PRUNE_SAMPLES) if i not in PRUNE_FIRST]
+    for group in (PRUNE_FIRST, later):
+        probes = (torch.tensor(group, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [S', 1]
+        ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
+        values = _sample(limb_heatmaps, ax + probes * (bx - ax), ay + probes * (by - ay))  # [L, S', width]
+        dark = dark + (values < prune_below).sum(dim=1).view(-1)
+        source, slot, width = _pack((dark <= allowed_dark).view(num_limbs, width))
+        packed = packed.new_zeros(4, num_limbs * width).index_copy_(1, slot, packed.index_select(1, source))
+        pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair.index_select(0, source))
+        dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long,
+                          device=device).index_copy_(0, slot, dark.index_select(0, source))
     ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
     full = _pair_scores(limb_heatmaps, (ax, ay), (bx, by), pattern, stride, ellipse_width, template_sigma)
     scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax)
