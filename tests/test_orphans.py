@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dspf_parser.ops.decoding import DecodingSettings, ParsingMaps, _add_orphans
-from dspf_parser.ops.orphans import unexplained_regions
+from dspf_parser.ops.orphans import adopt_skeletons, unexplained_regions
 
 
 def _flood_fill_reference(person_cells, projections, owners, poses, far, min_cells, min_spread):
@@ -83,11 +83,10 @@ def test_unexplained_regions_none_when_every_cell_is_explained_or_nobody_took_it
     assert count == 0 and not region.any()
 
 
-def test_a_body_without_joints_becomes_a_person_and_a_missed_wrist_does_not():
-    """Person 1 (two joints) owns every labelled pixel after Eq. 17. A 4 x 4-cell blob far away
-    whose DSPF points at four separate places (a body whose joints were not decoded) becomes
-    person 2, with no skeleton and a rank score below person 1's; a 3 x 3-cell 'hand' next to
-    person 1 whose DSPF all points at one missed wrist (spread 0) stays person 1's."""
+def _body_and_hand_scene():
+    """Person 1 (two joints) owns every labelled pixel after Eq. 17; a 4 x 4-cell blob far away
+    whose DSPF points at four separate places (a body whose joints were not decoded); a 3 x
+    3-cell 'hand' next to person 1 whose DSPF all points at one missed wrist (spread 0)."""
     stride, h, w = 4, 16, 24
     size = (h * stride, w * stride)
     labels = torch.zeros(size, dtype=torch.long)
@@ -120,9 +119,16 @@ def test_a_body_without_joints_becomes_a_person_and_a_missed_wrist_does_not():
     maps = ParsingMaps(part_probs=torch.stack([1 - person_cells.float(), person_cells.float()]), dspf=dspf,
                        heatmaps=torch.zeros(2, h, w), offsets=torch.zeros(2, 2, h, w),
                        limb_heatmaps=torch.zeros(1, h, w), part_stride=stride)
+    grid_top = person_cells.float() * 0.5 + 0.5
+    return stride, size, labels, person_cells, poses, instance_map, pixels, maps, grid_top
+
+
+def test_a_body_without_joints_becomes_a_person_and_a_missed_wrist_does_not():
+    """The blob of :func:`_body_and_hand_scene` becomes person 2, with no skeleton and a rank
+    score below person 1's; the hand stays person 1's."""
+    stride, size, labels, person_cells, poses, instance_map, pixels, maps, grid_top = _body_and_hand_scene()
     settings = DecodingSettings(limbs=[(0, 1)], stride=stride, keypoint_radius=3.0, orphan_min_cells=8,
                                 orphan_distance=4.0, orphan_min_spread=1.0)
-    grid_top = person_cells.float() * 0.5 + 0.5
     out = _add_orphans(maps, grid_top, person_cells, labels, instance_map, pixels, poses, torch.tensor([2.0]),
                        torch.tensor([2.0]), torch.zeros(1, 2, dtype=torch.bool), settings, size)
     new_poses, scores, pose_scores, new_map, shared = out
@@ -172,3 +178,74 @@ def test_orphans_rank_below_everyone_by_part_confidence():
     assert torch.allclose(scores, torch.tensor([3.0, 3.0 * 1e-3 * 0.9, 3.0 * 1e-3 * 0.6]))
     assert bool((new_map[8:24, 64:80] == 2).all()) and bool((new_map[8:40, 24:48] == 3).all())
     assert bool((new_map[4:12, 4:12] == 1).all())
+
+
+def test_an_orphan_takes_the_skeleton_of_the_dropped_fragment_it_projects_onto():
+    """The blob of :func:`_body_and_hand_scene` projects onto (66, 18), (78, 18), (66, 30) and
+    (78, 30): a dropped fragment with joints at two of those corners (8 of its 16 cells vote
+    for it, half) becomes its skeleton, with the orphan's rank score as pose score; a fragment
+    elsewhere (by the hand) is not adopted, and neither is one only 4 cells vote for."""
+    stride, size, labels, person_cells, poses, instance_map, pixels, maps, grid_top = _body_and_hand_scene()
+    settings = DecodingSettings(limbs=[(0, 1)], stride=stride, keypoint_radius=3.0, orphan_min_cells=8,
+                                orphan_distance=4.0, orphan_min_spread=1.0)
+    elsewhere = torch.tensor([[14.0, 46.0, 0.7], [0.0, 0.0, 0.0]])
+    body = torch.tensor([[66.0, 18.0, 0.9], [78.0, 30.0, 0.8]])
+    corner = torch.tensor([[0.0, 0.0, 0.0], [79.0, 31.0, 0.6]])  # near one corner only: 4 votes of 16
+    for fragments, expected in ((torch.stack([elsewhere, body]), body), (torch.stack([body, elsewhere]), body),
+                                (torch.stack([elsewhere, corner]), torch.zeros(2, 3))):
+        new_poses, scores, pose_scores, new_map, _ = _add_orphans(
+            maps, grid_top, person_cells, labels, instance_map, pixels, poses, torch.tensor([2.0]),
+            torch.tensor([2.0]), torch.zeros(1, 2, dtype=torch.bool), settings, size, fragments)
+        assert new_poses.shape == (2, 2, 3) and torch.equal(new_poses[1], expected)
+        assert torch.equal(new_poses[0], poses[0]) and bool((new_map == 2).any())
+        assert pose_scores[1] == (scores[1] if expected.any() else 0.0)
+
+
+def _adopt_reference(region, count, projections, fragments, radius):
+    """Loops: votes per (region, fragment), each region's most voted fragment (first on ties) if
+    it has at least half the region's cells, each fragment kept by the region voting most for it
+    (lower region on ties)."""
+    h, w = region.shape
+    votes = [[0] * fragments.shape[0] for _ in range(count)]
+    size = [0] * count
+    for i in range(h):
+        for j in range(w):
+            r = int(region[i, j]) - 1
+            if r < 0:
+                continue
+            size[r] += 1
+            px, py = float(projections[0, i, j]), float(projections[1, i, j])
+            for f in range(fragments.shape[0]):
+                if any(s > 0 and math.hypot(x - px, y - py) <= radius for x, y, s in fragments[f].tolist()):
+                    votes[r][f] += 1
+    wanted = []
+    for r in range(count):
+        best = max(range(fragments.shape[0]), key=lambda f: (votes[r][f], -f))
+        wanted.append(best if votes[r][best] > 0 and 2 * votes[r][best] >= size[r] else -1)
+    adopted = [-1] * count
+    for f in range(fragments.shape[0]):
+        rivals = [r for r in range(count) if wanted[r] == f]
+        if rivals:
+            adopted[max(rivals, key=lambda r: (votes[r][f], -r))] = f
+    return adopted
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_adopt_skeletons_equals_a_voting_loop(seed):
+    g = torch.Generator().manual_seed(seed)
+    h, w, count, num_fragments, k = 7, 9, 4, 5, 3
+    region = torch.randint(0, count + 1, (h, w), generator=g)
+    projections = torch.randint(0, 5, (2, h, w), generator=g).float() * 4  # on a coarse lattice: ties happen
+    fragments = torch.randint(0, 5, (num_fragments, k, 3), generator=g).float() * 4
+    fragments[..., 2] = (torch.rand(num_fragments, k, generator=g) < 0.5).float()
+    fragments[0] = fragments[1]  # two identical fragments: the first one wins the votes
+    adopted = adopt_skeletons(region, count, projections, fragments, 8.5)
+    assert adopted.tolist() == _adopt_reference(region, count, projections, fragments, 8.5)
+    assert bool((adopted >= 0).any()) and 1 not in adopted.tolist()
+
+
+def test_adopt_skeletons_without_regions_or_fragments():
+    region = torch.zeros(3, 3, dtype=torch.long)
+    assert adopt_skeletons(region, 0, torch.zeros(2, 3, 3), torch.zeros(2, 1, 3), 1.0).shape == (0,)
+    region[0, 0] = 1
+    assert adopt_skeletons(region, 1, torch.zeros(2, 3, 3), torch.zeros(0, 1, 3), 1.0).tolist() == [-1]

@@ -23,7 +23,7 @@ from .grouping import complete_people, greedy_matching, group_people, join_fragm
 from .hough_voting import detect_keypoints, hough_voting
 from .limb_scoring import score_limbs
 from .matching import exact_matching, round_matching, solve_matching
-from .orphans import unexplained_regions
+from .orphans import adopt_skeletons, unexplained_regions
 from .part_cleanup import absorb_weak_parts
 from .pixel_assignment import assign_projections, square_tiles
 from .sides import SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides
@@ -173,8 +173,10 @@ class DecodingSettings:
             region of at least ``orphan_min_cells`` person cells whose DSPF projections all land
             farther than ``orphan_distance * keypoint_radius`` from every joint of the person
             that took them, and spread at least ``orphan_min_spread * keypoint_radius`` about
-            their mean, becomes a person of its own, without a skeleton, ranked below every
-            decoded person (:func:`~dspf_parser.ops.orphans.unexplained_regions`; 0 cells: off).
+            their mean, becomes a person of its own, ranked below every decoded person
+            (:func:`~dspf_parser.ops.orphans.unexplained_regions`; 0 cells: off). Its skeleton is
+            the fragment dropped for ``fragment_min_cells`` that most of its projections land on,
+            if one does (:func:`~dspf_parser.ops.orphans.adopt_skeletons`), none otherwise.
     """
 
     limbs: Sequence[Tuple[int, int]]
@@ -677,6 +679,7 @@ def decode_maps(
     matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
     all_types = s.person_score == "all_types"
+    dropped = coords.new_zeros(0, valid.shape[0], 3)  # the fragments too few cells projected onto
     if not s.dspf_grouping:
         poses, person_scores = group_people(matches, limb_scores, coords, scores, valid, s.limbs, s.min_joints,
                                             all_types, order=s.grouping_order,
@@ -691,7 +694,7 @@ def decode_maps(
         if s.fragment_min_cells > 0:  # fragments that enough person cells project onto stay
             few = (poses[..., 2] > 0).sum(dim=1) < s.min_joints
             kept = ~few | (cells >= s.fragment_min_cells)
-            poses, cells = poses[kept], cells[kept]
+            dropped, poses, cells = poses[~kept], poses[kept], cells[kept]
             poses, person_scores, index = rank_people(poses, 1, all_types, return_index=True)
         else:
             poses, person_scores, index = rank_people(poses, s.min_joints, all_types, return_index=True)
@@ -750,7 +753,7 @@ def decode_maps(
     if s.orphan_min_cells > 0:
         poses, rank_scores, pose_scores, instance_map, shared = _add_orphans(
             maps, grid_top, person_cells, labels, instance_map, pixels, poses, rank_scores, pose_scores, shared, s,
-            input_size)
+            input_size, _to_output_frame(dropped, input_size, output_size))
     lap("pixel_assignment")
     return ParsedPeople(poses, rank_scores, instance_map, labels, times, shared, pose_scores)
 
@@ -1016,7 +1019,7 @@ _ORPHAN_SCORE = 1e-3
 
 def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labels: Tensor, instance_map: Tensor,
                  pixels: Tensor, poses: Tensor, rank_scores: Tensor, pose_scores: Tensor, shared: Tensor,
-                 s: DecodingSettings, input_size: Tuple[int, int]):
+                 s: DecodingSettings, input_size: Tuple[int, int], fragments: Optional[Tensor] = None):
     """People without a skeleton from the person cells that no decoded person explains
     (:attr:`DecodingSettings.orphan_min_cells`, :func:`~dspf_parser.ops.orphans.unexplained_regions`).
 
@@ -1028,9 +1031,12 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     except within half a cell of the top and left borders, where both fall on cell 0; first in
     the order top-left, top-right, bottom-left, bottom-right) is in ``r`` and has the pixel's person (a region's cells one cell wide, at the
     image border or a sliver, then still take all its pixels). The regions become people
-    ``P + 1, ...`` with pose all 0, pose score 0 and rank score the lowest decoded person's
-    (1 without one) times :data:`_ORPHAN_SCORE` times the mean top part probability of their
-    cells, in decreasing rank score.
+    ``P + 1, ...`` with rank score the lowest decoded person's (1 without one) times
+    :data:`_ORPHAN_SCORE` times the mean top part probability of their cells, in decreasing
+    rank score. An orphan's skeleton is the fragment of ``fragments`` ``[F, K, 3]`` (output
+    frame: the skeletons the decoding dropped for too few cells) that its projections land on
+    (:func:`~dspf_parser.ops.orphans.adopt_skeletons`, within a keypoint radius), with its rank
+    score as pose score; without one its pose is all 0, pose score 0.
 
     Returns:
         poses, rank scores, pose scores, instance map and shared joints with the orphans appended.
@@ -1051,6 +1057,8 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
                                         s.orphan_min_cells, s.orphan_min_spread * radius)
     if count == 0:
         return poses, rank_scores, pose_scores, instance_map, shared
+    fragments = poses.new_zeros(0, *poses.shape[1:]) if fragments is None else fragments
+    adopted = adopt_skeletons(region, count, projections, fragments, radius)  # [R], -1: none
     # The four cells around every labelled pixel (inverse of the output frame, then the grid).
     rows, cols = pixels // out_w, pixels % out_w
     x_in = (cols.to(dtype) + 0.5) * (input_size[1] / out_w) - 0.5
@@ -1082,10 +1090,14 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     person_of_region[order + 1] = num + 1 + torch.arange(count, device=device)
     moved = joins > 0
     flat[pixels[moved]] = person_of_region.index_select(0, joins[moved])
-    poses = torch.cat([poses, poses.new_zeros((count,) + poses.shape[1:])])
+    adopted = adopted[order]
+    has = (adopted >= 0)[:, None, None]
+    row = torch.where(adopted >= 0, adopted, torch.full_like(adopted, fragments.shape[0]))  # row F: no skeleton
+    skeletons = torch.cat([fragments, fragments.new_zeros(1, *poses.shape[1:])]).index_select(0, row)
+    poses = torch.cat([poses, skeletons.to(poses.dtype)])
     shared = torch.cat([shared, shared.new_zeros((count,) + shared.shape[1:])])
     rank_scores = torch.cat([rank_scores, orphan_scores])
-    pose_scores = torch.cat([pose_scores, pose_scores.new_zeros(count)])
+    pose_scores = torch.cat([pose_scores, torch.where(has[:, 0, 0], orphan_scores, torch.zeros_like(orphan_scores))])
     return poses, rank_scores, pose_scores, flat.view(out_h, out_w), shared
 
 

@@ -16,6 +16,11 @@ skeleton) when they are
   ``min_spread``. A whole person's cells project onto several joints; the cells of a hand whose
   wrist was missed project onto that one point (a hole in a decoded person, not a person).
 
+A region whose projections land, for the most part, on the joints of a fragment that the
+decoding dropped (a skeleton of one or two joints that too few cells projected onto to stand as
+a person, :attr:`~dspf_parser.ops.decoding.DecodingSettings.fragment_min_cells`) is that
+fragment's person: it takes the fragment's skeleton (:func:`adopt_skeletons`).
+
 Pure tensor code (and ``scipy.ndimage.label`` on the host for the regions), no detectron2.
 """
 from typing import Tuple
@@ -25,7 +30,7 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
-__all__ = ["unexplained_regions"]
+__all__ = ["adopt_skeletons", "unexplained_regions"]
 
 _FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
@@ -93,3 +98,47 @@ def unexplained_regions(
     new_id[kept] = torch.arange(1, kept.numel() + 1, device=device)
     region[cells] = new_id.index_select(0, component)
     return region.view(h, w), int(kept.numel())
+
+
+def adopt_skeletons(region: Tensor, count: int, projections: Tensor, fragments: Tensor, radius: float) -> Tensor:
+    """The dropped fragment whose skeleton each region of :func:`unexplained_regions` takes.
+
+    A region's cell votes for every fragment with a present joint within ``radius`` of the
+    cell's projection. A region adopts the fragment with the most votes when they are at least
+    half of its cells (ties: the fragment listed first); a fragment wanted by several regions
+    goes to the one that gives it the most votes (ties: the lower region), the others adopt
+    nothing.
+
+    Args:
+        region: ``[h, w]`` long, ``0`` or the region ``1..R`` of every cell.
+        count: ``R``.
+        projections: ``[2, h, w]`` ``(x, y)`` the DSPF projection of every cell (frame of
+            ``fragments``).
+        fragments: ``[F, K, 3]`` ``(x, y, score)`` the dropped skeletons, score 0 for a missing joint.
+        radius: largest distance between a projection and the joint it votes for.
+
+    Returns:
+        ``[R]`` long, the fragment each region adopts, ``-1`` for none.
+    """
+    device = region.device
+    adopted = torch.full((count,), -1, dtype=torch.long, device=device)
+    if count == 0 or fragments.shape[0] == 0:
+        return adopted
+    cells = (region.reshape(-1) > 0).nonzero().squeeze(1)
+    owner = region.reshape(-1).index_select(0, cells) - 1  # [n] region of each cell, 0-based
+    points = projections.reshape(2, -1).index_select(1, cells).t()  # [n, 2]
+    joints = torch.where(fragments[..., 2:] > 0, fragments[..., :2], torch.full_like(fragments[..., :2], float("inf")))
+    near = (points[:, None, None] - joints[None]).norm(dim=-1).amin(dim=2) <= radius  # [n, F]
+    votes = torch.zeros(count, fragments.shape[0], dtype=torch.long, device=device).index_add_(0, owner, near.long())
+    size = torch.bincount(owner, minlength=count)
+    best_votes, best = votes.max(dim=1)  # first of the most voted (ties: lower fragment)
+    wants = (best_votes > 0) & (2 * best_votes >= size)
+    # Each fragment once: to the region with its most votes (ties: lower region).
+    claim = torch.where(wants, best_votes, torch.full_like(best_votes, -1))
+    top = torch.full((fragments.shape[0],), -1, dtype=torch.long, device=device).scatter_reduce(
+        0, best, claim, reduce="amax")
+    winner = wants & (claim == top.index_select(0, best))
+    first = torch.full((fragments.shape[0],), count, dtype=torch.long, device=device).scatter_reduce(
+        0, best, torch.where(winner, torch.arange(count, device=device), torch.full_like(best, count)), reduce="amin")
+    winner = winner & (first.index_select(0, best) == torch.arange(count, device=device))
+    return torch.where(winner, best, adopted)
