@@ -1091,13 +1091,13 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     moved = joins > 0
     flat[pixels[moved]] = person_of_region.index_select(0, joins[moved])
     adopted = adopted[order]
-    has = (adopted >= 0)[:, None, None]
-    row = torch.where(adopted >= 0, adopted, torch.full_like(adopted, fragments.shape[0]))  # row F: no skeleton
+    has = adopted >= 0
+    row = torch.where(has, adopted, torch.full_like(adopted, fragments.shape[0]))  # row F: no skeleton
     skeletons = torch.cat([fragments, fragments.new_zeros(1, *poses.shape[1:])]).index_select(0, row)
     poses = torch.cat([poses, skeletons.to(poses.dtype)])
     shared = torch.cat([shared, shared.new_zeros((count,) + shared.shape[1:])])
     rank_scores = torch.cat([rank_scores, orphan_scores])
-    pose_scores = torch.cat([pose_scores, torch.where(has[:, 0, 0], orphan_scores, torch.zeros_like(orphan_scores))])
+    pose_scores = torch.cat([pose_scores, torch.where(has, orphan_scores, torch.zeros_like(orphan_scores))])
     return poses, rank_scores, pose_scores, flat.view(out_h, out_w), shared
 
 
