@@ -641,8 +641,8 @@ def decode_maps(
     Host synchronisation (CUDA): none per pixel, per candidate pair or per PGD iteration; per
     image a fixed number of small ones, each reading one size that the next tensor's shape
     depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``), the DSPF
-    points found (boolean index in :func:`dspf_candidates`), the two packed pair widths when
-    limb pruning is on, the bucket grid's size and its (point, site) pair count in
+    points found (boolean index in :func:`dspf_candidates`), the three stages' surviving pair
+    counts when limb pruning is on, the bucket grid's size and its (point, site) pair count in
     :func:`~dspf_parser.ops.dspf_grouping.nearest_within`, the person pixels (and with
     ``pixel_assignment="cells"`` their footprints' cells, the pixels whose label no footprint
     cell carries and those of them that find it nearby) and the candidate (tile, person) and

@@ -9,7 +9,8 @@ Grid convention: maps live on an output grid of stride ``s``; cell ``[i, j]`` re
 input position ``x = j * s + s // 2``, ``y = i * s + s // 2``. Candidate coordinates are
 input pixel-index coordinates ``(x, y)``.
 """
-from typing import Optional, Sequence, Tuple
+import math
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -93,16 +94,17 @@ def score_limbs(
     Pruning (``prune_below``, inference): a pair must read ``>= prune_below`` at its midpoint
     and at :data:`PRUNE_FRACTION` of :data:`PRUNE_SAMPLES` points evenly spread along its axis
     (``t = (i + 1/2) / 10``, OpenPose's criterion); only those pairs get the full ``S``-sample
-    score (packed per limb, computed by the same formula, identical up to the float rounding
-    of the means over the samples, whose summation order depends on the layout); the others
-    score 0. A cascade reads the pairs: every pair at its midpoint, the pairs lit there at the
+    score (the same formula, read on one mosaic of the limb maps (:class:`_Atlas`) instead of
+    each pair's own map: the same values up to float rounding, about 3e-5); the others score
+    0. A cascade reads the pairs: every pair at its midpoint, the pairs lit there at the
     :data:`PRUNE_FIRST` axis points, the survivors at the other axis points. A true limb's
     target reads ``exp(-0.405) = 0.67`` or more along its axis, so the full sampling is paid for
     about the true limbs and their near rivals only, not for all ``N^2`` pairs. (The midpoint
     alone passes a pair of two people whose midpoint falls on a third person's limb of the same
     type, as in a row of people: on a 60-person image it kept about 750 of 3600 pairs per limb,
-    the next three samples about 100, the axis test 60.) Each of the three packings costs one
-    host synchronisation (its width). ``prune_below = 0`` keeps every valid pair.
+    the next three samples about 100, the axis test 60.) Each stage's survivors are a flat list
+    (no per-limb padding); listing them costs one host synchronisation (its length), three in
+    all. ``prune_below = 0`` keeps every valid pair.
 
     Args:
         limb_heatmaps: ``[L, h, w]`` limb confidence maps, one per limb type.
@@ -147,66 +149,91 @@ def score_limbs(
     if prune_below is None:
         first = start[:, :, None].expand(-1, -1, nmax, -1).reshape(num_limbs, -1, 2)
         second = end[:, None].expand(-1, nmax, -1, -1).reshape(num_limbs, -1, 2)
-        scores = _pair_scores(limb_heatmaps, _planar(first), _planar(second), pattern, stride, ellipse_width,
-                              template_sigma)
+        scores = _pair_scores(lambda x, y: _sample(limb_heatmaps, x, y), (h, w), _planar(first), _planar(second),
+                              pattern, stride, ellipse_width, template_sigma)
         return scores.reshape(num_limbs, nmax, nmax) * pair_valid, pair_valid
 
     # Pruned, a cascade: every valid pair (all N^2) is read at its midpoint, the pairs lit there
     # at the PRUNE_FIRST axis points, the pairs with few enough dark points among those at the
     # other axis points; the pairs left get the full score. A midpoint is (a + b) / 2 in
     # grid_sample's normalised coordinates too (an affine map), so the first grid is one
-    # broadcast. Between stages the survivors are packed per limb (``[L, width]``, one host
-    # sync per packing for its width) with their ends and their count of dark axis points.
-    # Flat gathers and scatters (index_select / index_copy): CPU advanced indexing is several
-    # times slower.
+    # broadcast. The survivors of each stage are a flat list (one host sync each, for its
+    # length), planar ``[1, 1, E]`` (``limbs, samples, pairs``), read on one atlas of the limb
+    # maps (:class:`_Atlas`) at their limb's offset; flat gathers (index_select: CPU advanced
+    # indexing is several times slower).
     allowed_dark = PRUNE_SAMPLES - round(PRUNE_FRACTION * PRUNE_SAMPLES)
     norm_start, norm_end = _normalised(start, h, w), _normalised(end, h, w)  # [L, N, 2]
     grid = (norm_start[:, :, None] + norm_end[:, None]) * 0.5  # [L, N, N, 2]
     lit = _sample_normalised(limb_heatmaps, grid.view(num_limbs, 1, nmax * nmax, 2))[:, 0] >= prune_below
-    pair, slot, width = _pack(pair_valid.view(num_limbs, -1) & lit)
-    ends_of_pairs = torch.cat([start.reshape(-1, 2).index_select(0, pair // nmax),
-                               end.reshape(-1, 2).index_select(0, pair // (nmax * nmax) * nmax + pair % nmax)],
-                              dim=1)  # [E, 4]
-    packed = ends_of_pairs.new_zeros(4, num_limbs * width).index_copy_(1, slot, ends_of_pairs.t())  # ax, ay, bx, by
-    pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair)
-    # An empty place starts darker than allowed, so it never survives.
-    dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long,
-                      device=device).index_copy_(0, slot, torch.zeros_like(slot))
+    pair = (pair_valid.view(num_limbs, -1) & lit).view(-1).nonzero().squeeze(1)  # [E] flat (l, n, m)
+    limb = pair // (nmax * nmax)
+    first, second = pair // nmax, limb * nmax + pair % nmax  # rows of start / end ([L * N])
+    # Candidates lie within half a cell of the grid's cell range; the full score's samples at
+    # most ``ellipse_width`` off the axis.
+    atlas = _Atlas(limb_heatmaps, 0.5 + ellipse_width / stride)
+    columns = [start[..., 0].reshape(-1).index_select(0, first), start[..., 1].reshape(-1).index_select(0, first),
+               end[..., 0].reshape(-1).index_select(0, second), end[..., 1].reshape(-1).index_select(0, second),
+               atlas.x.index_select(0, limb), atlas.y.index_select(0, limb), pair,
+               torch.zeros_like(pair)]  # ax, ay, bx, by, the limb's atlas offset x / y, pair, dark points
     later = [i for i in range(PRUNE_SAMPLES) if i not in PRUNE_FIRST]
     for group in (PRUNE_FIRST, later):
         probes = (torch.tensor(group, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [S', 1]
-        ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
-        values = _sample(limb_heatmaps, ax + probes * (bx - ax), ay + probes * (by - ay))  # [L, S', width]
-        dark = dark + (values < prune_below).sum(dim=1).view(-1)
-        source, slot, width = _pack((dark <= allowed_dark).view(num_limbs, width))
-        packed = packed.new_zeros(4, num_limbs * width).index_copy_(1, slot, packed.index_select(1, source))
-        pair = pair.new_zeros(num_limbs * width).index_copy_(0, slot, pair.index_select(0, source))
-        dark = torch.full((num_limbs * width,), allowed_dark + 1, dtype=torch.long,
-                          device=device).index_copy_(0, slot, dark.index_select(0, source))
-    ax, ay, bx, by = packed.view(4, num_limbs, 1, width)
-    full = _pair_scores(limb_heatmaps, (ax, ay), (bx, by), pattern, stride, ellipse_width, template_sigma)
-    scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax)
-    scores.index_copy_(0, pair.index_select(0, slot), full.reshape(-1).index_select(0, slot))
+        ax, ay, bx, by, ox, oy = columns[:6]
+        values = atlas.sample(ax + probes * (bx - ax) + ox, ay + probes * (by - ay) + oy)  # [S', E]
+        columns[7] = columns[7] + (values < prune_below).sum(dim=0)
+        kept = (columns[7] <= allowed_dark).nonzero().squeeze(1)
+        columns = [column.index_select(0, kept) for column in columns]
+    ax, ay, bx, by, ox, oy, pair = (column.view(1, 1, -1) for column in columns[:7])
+    full = _pair_scores(lambda x, y: atlas.sample(x + ox, y + oy), (h, w), (ax, ay), (bx, by), pattern, stride,
+                        ellipse_width, template_sigma)  # [1, E]
+    scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax).index_copy(0, pair.view(-1), full.view(-1))
     return scores.view(num_limbs, nmax, nmax), pair_valid
+
+
+class _Atlas:
+    """The limb maps ``[L, h, w]`` laid out on one zero-padded mosaic (about square), so that
+    points of different limbs are read by one ``grid_sample`` call without padding every limb
+    to the same number of points. A point ``(x, y)`` in grid cells of its limb's map is read at
+    ``(x + x_l, y + y_l)``. Every map has ``ceil(margin) + 1`` zero rows and columns on each
+    side, so a point within ``margin`` cells of the map's cell range (``-margin <= x <= w - 1 +
+    margin``) reads what ``grid_sample``'s zero padding of the map alone gives. The mosaic's
+    coordinates (a few hundred cells) round to within about 3e-5 of the single map's bilinear
+    values.
+
+    Attributes:
+        x, y: ``[L]`` offset of each limb's map on the mosaic (grid cells).
+    """
+
+    def __init__(self, limb_heatmaps: Tensor, margin: float):
+        num_limbs, h, w = limb_heatmaps.shape
+        pad = math.ceil(margin) + 1
+        cols = max(1, math.ceil(math.sqrt(num_limbs)))
+        rows = max(1, math.ceil(num_limbs / cols))
+        pitch_h, pitch_w = h + pad, w + pad
+        mosaic = limb_heatmaps.new_zeros(rows * pitch_h + pad, cols * pitch_w + pad)
+        tiles = mosaic[pad:, pad:].view(rows, pitch_h, cols, pitch_w)[:, :h, :, :w]  # [rows, h, cols, w]
+        for row in range(rows):  # the maps row by row (the rows x cols tiles hold L maps or a few more)
+            maps = limb_heatmaps[row * cols:(row + 1) * cols]
+            tiles[row, :, :maps.shape[0]].copy_(maps.permute(1, 0, 2))
+        index = torch.arange(num_limbs, device=limb_heatmaps.device)
+        self.x = ((index % cols) * pitch_w + pad).to(limb_heatmaps.dtype)
+        self.y = ((index // cols) * pitch_h + pad).to(limb_heatmaps.dtype)
+        self.mosaic = mosaic
+
+    def sample(self, x: Tensor, y: Tensor) -> Tensor:
+        """Bilinear values of the mosaic at its grid-cell positions ``(x, y)`` (any shape, the same)."""
+        height, width = self.mosaic.shape
+        grid = x.new_empty(1, 1, x.numel(), 2)
+        grid[..., 0] = ((2 * x + 1) / width - 1).reshape(1, 1, -1)
+        grid[..., 1] = ((2 * y + 1) / height - 1).reshape(1, 1, -1)
+        values = F.grid_sample(self.mosaic[None, None], grid, mode="bilinear", padding_mode="zeros",
+                               align_corners=False)
+        return values.view(x.shape)
 
 
 def _planar(points: Tensor) -> Tuple[Tensor, Tensor]:
     """``x`` and ``y`` ``[L, 1, P]`` of the points ``[L, P, 2]``."""
     return points[..., 0][:, None], points[..., 1][:, None]
-
-
-def _pack(kept: Tensor) -> Tuple[Tensor, Tensor, int]:
-    """The kept entries of ``[L, M]`` packed per row: their flat indices ``source`` ``[E]`` into
-    ``[L, M]`` (row-major), their flat places ``row * width + rank`` in the packed ``[L, width]``
-    layout (``rank``: the entry's rank among its row's kept entries), and ``width``, the largest
-    count per row (one host sync)."""
-    num_rows, m = kept.shape
-    source = kept.reshape(-1).nonzero().squeeze(1)
-    row = source // m
-    counts = torch.bincount(row, minlength=num_rows)
-    width = int(counts.max()) if source.numel() else 0
-    rank = torch.arange(source.numel(), device=kept.device) - (counts.cumsum(0) - counts).index_select(0, row)
-    return source, row * width + rank, width
 
 
 def _normalised(cells: Tensor, h: int, w: int) -> Tensor:
@@ -238,11 +265,14 @@ def _sample_normalised(limb_heatmaps: Tensor, grid: Tensor) -> Tensor:
 
 
 def _pair_scores(
-    limb_heatmaps: Tensor, start: Tuple[Tensor, Tensor], end: Tuple[Tensor, Tensor],
-    pattern: Tuple[Tensor, Tensor], stride: int, ellipse_width: float, template_sigma: Optional[float],
+    sample: Callable[[Tensor, Tensor], Tensor], grid_size: Tuple[int, int], start: Tuple[Tensor, Tensor],
+    end: Tuple[Tensor, Tensor], pattern: Tuple[Tensor, Tensor], stride: int, ellipse_width: float,
+    template_sigma: Optional[float],
 ) -> Tensor:
     """Scores (see :func:`score_limbs`) of the pairs ``start -> end`` (planar, :func:`_planar`:
-    ``x``, ``y`` ``[L, 1, P]`` in grid cells) of every limb: ``[L, P]``."""
+    ``x``, ``y`` ``[L, 1, P]`` in grid cells) of every limb: ``[L, P]``. ``sample(x, y)`` reads
+    the limb maps (``h x w`` = ``grid_size``) bilinearly at ``[L, S, P]`` grid-cell positions of
+    each pair's own limb (:func:`_sample`, or :meth:`_Atlas.sample` at the pairs' offsets)."""
     along, across = pattern[0][:, None], pattern[1][:, None]  # [S, 1]
     (ax, ay), (bx, by) = start, end
     dx, dy = bx - ax, by - ay  # [L, 1, P]
@@ -252,11 +282,10 @@ def _pair_scores(
     side = (ellipse_width / stride) * across  # [S, 1], grid cells
     x = ax + along * dx - side * uy  # [L, S, P]
     y = ay + along * dy + side * ux
-    samples = _sample(limb_heatmaps, x, y)
+    samples = sample(x, y)
     if template_sigma is None:
         return samples.mean(dim=1)
-    template = _limb_template(ax, ay, bx, by, ux, uy, length, x, y, stride, limb_heatmaps.shape[-2:],
-                              template_sigma)
+    template = _limb_template(ax, ay, bx, by, ux, uy, length, x, y, stride, grid_size, template_sigma)
     error = (samples - template).abs().mean(dim=1) / template.mean(dim=1).clamp_min(1e-12)
     return (1 - error).clamp_min(0)
 
