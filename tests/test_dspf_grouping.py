@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dspf_parser.ops.dspf_grouping import merge_people_by_dspf, nearest_within
+from dspf_parser.ops.dspf_grouping import merge_people_by_dspf, nearest_within, pairs_within
 
 K = 16
 
@@ -181,3 +181,27 @@ def test_nearest_within_equals_a_brute_force_search(seed):
 def test_nearest_within_rejects_a_non_positive_radius():
     with pytest.raises(ValueError, match="radius must be positive"):
         nearest_within(torch.zeros(1, 2), torch.zeros(1, 2), 0.0)
+    with pytest.raises(ValueError, match="radius must be positive"):
+        pairs_within(torch.zeros(1, 2), torch.zeros(1, 2), -1.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pairs_within_lists_every_pair_a_brute_force_search_finds(seed):
+    """Every (point, site) pair with squared distance <= radius^2, each once, with that squared
+    distance: random and integer coordinates (pairs exactly at the radius), empty inputs."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(20):
+        num_sites, num_points = int(rng.integers(0, 40)), int(rng.integers(0, 200))
+        radius = float(rng.integers(1, 12)) if seed % 2 == 0 else float(rng.uniform(0.5, 15.0))
+        sites = rng.integers(0, 50, (num_sites, 2)).astype(np.float64)
+        points = rng.integers(-30, 80, (num_points, 2)).astype(np.float64)
+        if seed % 2:
+            sites += rng.random(sites.shape)
+            points += rng.random(points.shape)
+        point, site, dist2 = pairs_within(torch.from_numpy(points), torch.from_numpy(sites), radius)
+        got = sorted(zip(point.tolist(), site.tolist()))
+        expected = sorted((q, j) for q in range(num_points) for j in range(num_sites)
+                          if ((points[q] - sites[j]) ** 2).sum() <= radius * radius)
+        assert got == expected
+        np.testing.assert_allclose(dist2.numpy(), ((points[point.numpy()] - sites[site.numpy()]) ** 2).sum(axis=1),
+                                   rtol=1e-12)

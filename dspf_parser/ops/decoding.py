@@ -1059,14 +1059,25 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
         return poses, rank_scores, pose_scores, instance_map, shared
     fragments = poses.new_zeros(0, *poses.shape[1:]) if fragments is None else fragments
     adopted = adopt_skeletons(region, count, projections, fragments, radius)  # [R], -1: none
-    # The four cells around every labelled pixel (inverse of the output frame, then the grid).
+    # The four cells around every labelled pixel (inverse of the output frame, then the grid),
+    # per output row and column: the grid index of the footprint's first cell, unclamped.
+    def first_cell(n_out: int, n_in: int) -> Tensor:
+        at = (torch.arange(n_out, device=device, dtype=dtype) + 0.5) * (n_in / n_out) - 0.5
+        return torch.floor((at - stride // 2) / stride).long()
+
     rows, cols = pixels // out_w, pixels % out_w
-    x_in = (cols.to(dtype) + 0.5) * (input_size[1] / out_w) - 0.5
-    y_in = (rows.to(dtype) + 0.5) * (input_size[0] / out_h) - 0.5
-    cj = torch.floor((x_in - stride // 2) / stride).long()
-    ci = torch.floor((y_in - stride // 2) / stride).long()
+    ci, cj = first_cell(out_h, input_size[0]).index_select(0, rows), first_cell(out_w, input_size[1]).index_select(0, cols)
+    # Only the pixels with a region cell among their four can join one: those whose first cell
+    # (clamped) starts a 2 x 2 block (clamped) that holds one (a superset), tested exactly below.
+    in_region = region > 0
+    below = torch.arange(1, h + 1, device=device).clamp_(max=h - 1)
+    right = torch.arange(1, w + 1, device=device).clamp_(max=w - 1)
+    block = in_region | in_region.index_select(0, below)
+    block = block | block.index_select(1, right)
+    maybe = block.reshape(-1).index_select(0, ci.clamp(0, h - 1) * w + cj.clamp(0, w - 1)).nonzero().squeeze(1)
+    ci, cj, near_pixels = ci.index_select(0, maybe), cj.index_select(0, maybe), pixels.index_select(0, maybe)
     flat = instance_map.reshape(-1).clone()
-    owner = flat.index_select(0, pixels)
+    owner = flat.index_select(0, near_pixels)
     joins = torch.zeros_like(owner)
     for di, dj in ((0, 0), (0, 1), (1, 0), (1, 1)):
         cell = (ci + di).clamp(0, h - 1) * w + (cj + dj).clamp(0, w - 1)
@@ -1089,7 +1100,7 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     person_of_region = torch.zeros(count + 1, dtype=torch.long, device=device)
     person_of_region[order + 1] = num + 1 + torch.arange(count, device=device)
     moved = joins > 0
-    flat[pixels[moved]] = person_of_region.index_select(0, joins[moved])
+    flat[near_pixels[moved]] = person_of_region.index_select(0, joins[moved])
     adopted = adopted[order]
     has = adopted >= 0
     row = torch.where(has, adopted, torch.full_like(adopted, fragments.shape[0]))  # row F: no skeleton

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .pixel_assignment import joint_boxes
 
-__all__ = ["dspf_support", "merge_people_by_dspf", "nearest_within"]
+__all__ = ["dspf_support", "merge_people_by_dspf", "nearest_within", "pairs_within"]
 
 
 def merge_people_by_dspf(
@@ -189,12 +189,8 @@ def _find(parent: List[int], i: int) -> int:
 
 
 def nearest_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor, Tensor]:
-    """The nearest site within ``radius`` of every point, by a bucket grid (no ``[Q, J]`` table).
-
-    The sites are hashed into square buckets of side ``radius``; a site within ``radius`` of a
-    point lies in the point's bucket or one of its 8 neighbours, so each point is compared with
-    the sites of those 9 buckets only (listed without padding): the work is the number of such
-    (point, site) pairs, not ``Q * J`` (which grew with the number of people).
+    """The nearest site within ``radius`` of every point, from :func:`pairs_within` (no ``[Q, J]``
+    table).
 
     Args:
         points: ``[Q, 2]``. sites: ``[J, 2]``. radius: the largest distance (same units, > 0).
@@ -203,14 +199,40 @@ def nearest_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor
         ``distance`` ``[Q]`` (``inf`` where no site is within ``radius``) and ``index`` ``[Q]`` of
         that site (-1 where none; ties to the lower index).
     """
-    num, device = points.shape[0], points.device
+    num = points.shape[0]
     distance = points.new_full((num,), math.inf)
-    index = torch.full((num,), -1, dtype=torch.long, device=device)
+    index = torch.full((num,), -1, dtype=torch.long, device=points.device)
     if num == 0 or sites.shape[0] == 0:
         return distance, index
+    point, site, dist2 = pairs_within(points, sites, radius)
+    best = distance.scatter_reduce(0, point, dist2, "amin")  # inf where no pair
+    first = torch.full_like(index, sites.shape[0]).scatter_reduce(
+        0, point, torch.where(dist2 == best.index_select(0, point), site, sites.shape[0]), "amin")
+    found = torch.isfinite(best)
+    return best.sqrt(), torch.where(found, first, index)
+
+
+def pairs_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """Every (point, site) pair closer than ``radius`` (squared distance ``<= radius ** 2``), by a
+    bucket grid: the sites are hashed into square buckets of side ``radius``; a site within
+    ``radius`` of a point lies in the point's bucket or one of its 8 neighbours, so each point is
+    compared with the sites of those 9 buckets only (listed without padding). The work is the
+    number of such (point, site) pairs, not ``Q * J`` (which grows with the number of people).
+
+    Args:
+        points: ``[Q, 2]``. sites: ``[J, 2]``. radius: the largest distance (same units, > 0).
+
+    Returns:
+        ``point`` ``[E]`` and ``site`` ``[E]`` indices of the pairs (by point, then by bucket) and
+        their squared distances ``[E]``. One host sync (the number of candidate pairs).
+    """
     side = float(radius)
     if not side > 0:
         raise ValueError(f"radius must be positive, got {radius}")
+    num, device = points.shape[0], points.device
+    if num == 0 or sites.shape[0] == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return empty, empty, points.new_zeros(0)
     origin = sites.amin(dim=0) - side  # every site in bucket column/row >= 1
     site_bucket = ((sites - origin) / side).floor().long()  # [J, 2]
     width, height = (site_bucket.amax(dim=0) + 2).tolist()  # one empty bucket beyond the last
@@ -237,13 +259,8 @@ def nearest_within(points: Tensor, sites: Tensor, radius: float) -> Tuple[Tensor
     dx = points[:, 0].index_select(0, point) - sites[:, 0].index_select(0, site)
     dy = points[:, 1].index_select(0, point) - sites[:, 1].index_select(0, site)
     dist2 = dx * dx + dy * dy
-    near = dist2 <= side * side
-    point, site, dist2 = point[near], site[near], dist2[near]
-    best = distance.scatter_reduce(0, point, dist2, "amin")  # inf where no pair
-    first = torch.full_like(index, sites.shape[0]).scatter_reduce(
-        0, point, torch.where(dist2 == best.index_select(0, point), site, sites.shape[0]), "amin")
-    found = torch.isfinite(best)
-    return best.sqrt(), torch.where(found, first, index)
+    near = (dist2 <= side * side).nonzero().squeeze(1)
+    return point.index_select(0, near), site.index_select(0, near), dist2.index_select(0, near)
 
 
 def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,

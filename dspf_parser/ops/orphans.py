@@ -30,6 +30,8 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
+from .dspf_grouping import pairs_within
+
 __all__ = ["adopt_skeletons", "unexplained_regions"]
 
 _FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
@@ -72,11 +74,15 @@ def unexplained_regions(
     owner = owners.reshape(-1).index_select(0, cells)
     # Squared distance to the owner's nearest present joint (missing joints: infinitely far);
     # a cell nobody took (owner 0) is never unexplained.
-    joints = torch.where(poses[..., 2:] > 0, poses[..., :2], torch.full_like(poses[..., :2], float("inf")))
-    if joints.shape[0] == 0:
+    if poses.shape[0] == 0:
         return region.view(h, w), 0
-    near = joints.index_select(0, (owner - 1).clamp_min(0)) - points[:, None]  # [n, K, 2]
-    gap2 = torch.where(owner > 0, near.square_().sum(dim=-1).amin(dim=1), torch.zeros((), dtype=points.dtype))
+    # Planar [n, K] differences (a reduction over a last dimension of 2 is slow on the CPU).
+    present = poses[..., 2] > 0
+    infinity = torch.full_like(poses[..., 0], float("inf"))
+    take = (owner - 1).clamp_min(0)
+    dx = torch.where(present, poses[..., 0], infinity).index_select(0, take) - points[:, :1]  # [n, K]
+    dy = torch.where(present, poses[..., 1], infinity).index_select(0, take) - points[:, 1:]
+    gap2 = torch.where(owner > 0, (dx * dx + dy * dy).amin(dim=1), torch.zeros((), dtype=points.dtype))
     lost = torch.zeros(h * w, dtype=torch.bool, device=device)
     lost[cells] = gap2 > far * far
     if not bool(lost.any()):
@@ -86,8 +92,9 @@ def unexplained_regions(
     size = torch.bincount(component, minlength=count + 1).to(points.dtype)
     mean = torch.zeros(count + 1, 2, dtype=points.dtype, device=device).index_add_(0, component, points)
     mean = mean / size.clamp_min(1)[:, None]
+    offset = points - mean.index_select(0, component)
     spread = torch.zeros(count + 1, dtype=points.dtype, device=device).index_add_(
-        0, component, (points - mean.index_select(0, component)).norm(dim=1)) / size.clamp_min(1)
+        0, component, torch.sqrt(offset[:, 0] * offset[:, 0] + offset[:, 1] * offset[:, 1])) / size.clamp_min(1)
     keep = (size >= min_cells) & (spread >= min_spread)
     keep[0] = False
     kept = keep.nonzero().squeeze(1)
@@ -124,12 +131,19 @@ def adopt_skeletons(region: Tensor, count: int, projections: Tensor, fragments: 
     adopted = torch.full((count,), -1, dtype=torch.long, device=device)
     if count == 0 or fragments.shape[0] == 0:
         return adopted
+    num_fragments = fragments.shape[0]
     cells = (region.reshape(-1) > 0).nonzero().squeeze(1)
     owner = region.reshape(-1).index_select(0, cells) - 1  # [n] region of each cell, 0-based
     points = projections.reshape(2, -1).index_select(1, cells).t()  # [n, 2]
-    joints = torch.where(fragments[..., 2:] > 0, fragments[..., :2], torch.full_like(fragments[..., :2], float("inf")))
-    near = (points[:, None, None] - joints[None]).norm(dim=-1).amin(dim=2) <= radius  # [n, F]
-    votes = torch.zeros(count, fragments.shape[0], dtype=torch.long, device=device).index_add_(0, owner, near.long())
+    present = fragments[..., 2] > 0
+    fragment_of = present.nonzero(as_tuple=True)[0]  # [J] fragment of every present joint
+    # The (cell, fragment) pairs with a joint within the radius, each once (a bucket grid: no
+    # [cells x fragments x joints] table, which grew with a trained model's many fragments).
+    point, joint, _ = pairs_within(points, fragments[present][:, :2].contiguous(), radius)
+    voted = torch.unique(point * num_fragments + fragment_of.index_select(0, joint))
+    votes = torch.zeros(count * num_fragments, dtype=torch.long, device=device).index_add_(
+        0, owner.index_select(0, voted // num_fragments) * num_fragments + voted % num_fragments,
+        torch.ones_like(voted)).view(count, num_fragments)
     size = torch.bincount(owner, minlength=count)
     best_votes, best = votes.max(dim=1)  # first of the most voted (ties: lower fragment)
     wants = (best_votes > 0) & (2 * best_votes >= size)
