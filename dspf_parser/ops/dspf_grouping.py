@@ -140,7 +140,9 @@ def merge_people_by_dspf(
     conflict = conflict.tolist()
     xy = poses[..., :2].tolist()
     # Per group (at its root): the person that gives each of its joint types its joint.
-    source: List[Dict[int, int]] = [{t: i for t in row.nonzero().flatten().tolist()} for i, row in enumerate(present)]
+    source: List[Dict[int, int]] = [{} for _ in range(num_people)]
+    for i, t in present.nonzero().tolist():
+        source[i][t] = i
     members: Dict[int, List[int]] = {i: [i] for i in range(num_people)}
     cells_of = list(size)  # labelled cells of each group (at its root)
     root = list(range(num_people))  # union-find of the merged groups
