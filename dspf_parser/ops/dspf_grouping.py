@@ -111,7 +111,8 @@ def merge_people_by_dspf(
     pairs = torch.triu(touch >= min_boundary, diagonal=1).nonzero().tolist()
     if not pairs:
         return result(poses)
-    pairs.sort(key=lambda ab: -float(touch[ab[0], ab[1]]) / max(1.0, min(size[ab[0]], size[ab[1]], small_cells)))
+    contact = touch.tolist()
+    pairs.sort(key=lambda ab: -contact[ab[0]][ab[1]] / max(1.0, min(size[ab[0]], size[ab[1]], small_cells)))
     # Conflicts (cells of X clearly closer to a joint of Y than to their own), needed only
     # between people that may end up in one group: those of one connected component of the
     # touching pairs.
@@ -121,7 +122,8 @@ def merge_people_by_dspf(
     comp = torch.tensor([_find(component, i) for i in range(num_people)], device=poses.device)
     cell, other = ((comp[owner][:, None] == comp[None, :])
                    & (owner[:, None] != torch.arange(num_people, device=poses.device))).nonzero(as_tuple=True)
-    own = (q - joints[label]).norm(dim=-1)  # [Q'] distance of each cell to its own joint
+    to_own = q - joints.index_select(0, label)
+    own = torch.sqrt(to_own[:, 0] * to_own[:, 0] + to_own[:, 1] * to_own[:, 1])  # [Q'] distance of each cell to its own joint
     # A cell can clash with Y only if Y's joint box lies nearer than ``own - tolerance`` (the box
     # is no farther than any of its joints; a relative margin keeps every pair whose exact test
     # could pass): the [pairs x K] distances are computed for those pairs only, as before.
@@ -273,11 +275,13 @@ def _label_cells(poses: Tensor, person_cells: Tensor, dspf: Tensor, stride: int,
     first, :func:`nearest_within`), and the person ``[J]`` and position ``[J, 2]`` of every
     present joint."""
     present = poses[..., 2] > 0
-    joint_person = present.nonzero(as_tuple=True)[0]  # [J]
-    joints = poses[present][:, :2]
-    rows, cols = person_cells.nonzero(as_tuple=True)
-    q = torch.stack([cols, rows], dim=1).to(poses.dtype) * stride + stride // 2  # [Q, 2]
-    proj = q + dspf[:, rows, cols].t().to(poses.dtype)
+    joint_person, joint_type = present.nonzero(as_tuple=True)  # [J]
+    joints = poses[joint_person, joint_type, :2]
+    w = person_cells.shape[1]
+    cells = person_cells.reshape(-1).nonzero().squeeze(1)  # flat gathers (CPU advanced indexing is slower)
+    q = torch.stack([cells % w, cells // w], dim=1).to(poses.dtype) * stride + stride // 2  # [Q, 2]
+    proj = q + dspf.reshape(2, -1).index_select(1, cells).t().to(poses.dtype)
     _, label = nearest_within(proj, joints, radius)
-    labelled = label >= 0
-    return rows[labelled], cols[labelled], q[labelled], label[labelled], joint_person, joints
+    labelled = (label >= 0).nonzero().squeeze(1)
+    cells = cells.index_select(0, labelled)
+    return cells // w, cells % w, q.index_select(0, labelled), label.index_select(0, labelled), joint_person, joints
