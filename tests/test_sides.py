@@ -9,7 +9,8 @@ import torch
 from dspf_parser.data.categories import DENSEPOSE_SCHEMA, MHP_V2_SCHEMA, PASCAL_PERSON_PART_SCHEMA
 from dspf_parser.modeling.meta_arch import side_layout
 from dspf_parser.ops.sides import (
-    SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides, side_of_name,
+    SideLayout, chain_support, coinciding_mirrors, face_camera, orient_chains, person_facing, resolve_part_sides,
+    side_of_name,
 )
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
@@ -154,6 +155,34 @@ def test_resolve_part_sides_hand_case():
     assert got.tolist() == [P("Right-arm"), P("Left-arm"), P("Left-leg"), P("Face"), P("Left-arm"), P("Left-shoe")]
 
 
+def test_coinciding_mirrors_hand_case():
+    """Person 0: both ankles 1.5 px apart (one joint under two names), wrists 10 px apart, a
+    left knee without its mate; person 1: both hips exactly on one point. Radius 2."""
+    poses = torch.zeros(2, len(JOINTS), 3)
+    for t, (x, y) in {J("Left-ankle"): (10.0, 50.0), J("Right-ankle"): (11.5, 50.0), J("Left-wrist"): (20.0, 5.0),
+                      J("Right-wrist"): (30.0, 5.0), J("Left-knee"): (10.0, 40.0), J("Pelvis"): (15.0, 30.0)}.items():
+        poses[0, t] = torch.tensor([x, y, 0.9])
+    for t in (J("Left-hip"), J("Right-hip"), J("Thorax")):
+        poses[1, t] = torch.tensor([40.0, 30.0, 0.8])
+    got = coinciding_mirrors(poses, LAYOUT, 2.0)
+    want = torch.zeros(2, len(JOINTS), dtype=torch.bool)
+    want[0, [J("Left-ankle"), J("Right-ankle")]] = True
+    want[1, [J("Left-hip"), J("Right-hip")]] = True  # the thorax on the same point is no mirror
+    assert torch.equal(got, want)
+    assert not coinciding_mirrors(poses, LAYOUT, 1.0)[0].any()
+
+
+def test_resolve_part_sides_keeps_the_map_side_where_the_joint_cannot_tell():
+    """Pixels whose joint coincides with its mirror keep the part map's side, however weakly
+    the map prefers it; the others follow their joint as before."""
+    labels = torch.tensor([P("Left-shoe"), P("Left-shoe"), P("Right-hand")])
+    joints = torch.tensor([J("Right-ankle"), J("Right-ankle"), J("Left-wrist")])
+    values = torch.tensor([[0.5, 0.5, 0.6], [0.4, 0.4, 0.3]])
+    undecided = torch.tensor([True, False, False])
+    got = resolve_part_sides(labels, joints, values, LAYOUT, keep_ratio=50.0, undecided=undecided)
+    assert got.tolist() == [P("Left-shoe"), P("Right-shoe"), P("Left-hand")]
+
+
 def test_exact_maps_decode_the_same_with_sides(tmp_path):
     """The oracle on synthetic val images: exact maps (one-hot part map, exact keypoint disks)
     and one damage level give the same figures whether the sides are resolved or not."""
@@ -255,3 +284,30 @@ def test_decoding_settings_check_the_side_labels():
         DecodingSettings(MHP_V2_SCHEMA.limbs, 4, 6.0, side_labels="camera")
     with pytest.raises(ValueError, match="side_labels must be"):
         DecodingSettings(MHP_V2_SCHEMA.limbs, 4, 6.0, sides=LAYOUT, side_labels="screen")
+
+
+@pytest.mark.parametrize("radius,expected", [(0.0, "Right-shoe"), (4.0, "Left-shoe")])
+def test_decoding_keeps_the_map_side_at_coinciding_mirror_joints(radius, expected):
+    """``_resolve_sides`` glue: one person whose left and right ankle sit on one point, its shoe
+    pixels' Eq. 17 joint the right ankle and a part map that prefers Left-shoe 0.6 : 0.4.
+    Without ``side_mirror_radius`` the joint's side wins (the map's preference is under
+    ``side_keep_ratio``); with it the pixels keep the map's side."""
+    from dspf_parser.ops.decoding import DecodingSettings, ParsingMaps, _resolve_sides
+
+    size, stride, classes = 16, 4, len(PARTS)
+    part = torch.zeros(classes, 4, 4)
+    part[P("Left-shoe")], part[P("Right-shoe")] = 0.6, 0.4
+    maps = ParsingMaps(part, torch.zeros(2, 4, 4), torch.zeros(len(JOINTS), 4, 4), torch.zeros(len(JOINTS), 2, 4, 4),
+                       torch.zeros(len(MHP_V2_SCHEMA.limbs), 4, 4), stride)
+    poses = torch.zeros(1, len(JOINTS), 3)
+    for t, xy in {J("Left-ankle"): (8.0, 12.0), J("Right-ankle"): (9.0, 12.0), J("Pelvis"): (8.0, 2.0)}.items():
+        poses[0, t] = torch.tensor([*xy, 0.9])
+    labels = torch.zeros(size, size, dtype=torch.long)
+    labels[12:14, 6:10] = P("Left-shoe")
+    pixels = (labels.reshape(-1) > 0).nonzero().squeeze(1)
+    instance = (labels > 0).long()
+    joints = torch.full((pixels.numel(),), J("Right-ankle"))
+    settings = DecodingSettings(limbs=MHP_V2_SCHEMA.limbs, stride=stride, keypoint_radius=6.0, sides=LAYOUT,
+                                side_mirror_radius=radius)
+    _, out, _ = _resolve_sides(maps, labels.clone(), instance, pixels, joints, poses, None, settings, (size, size))
+    assert set(out.reshape(-1)[pixels].tolist()) == {P(expected)}

@@ -317,6 +317,7 @@ def inference_kwargs(cfg) -> Dict:
             inference.RESOLVE_SIDES or cfg.MODEL.DSPF.SIDE_LABELS == "camera") else None,
         "side_keep_ratio": inference.SIDE_KEEP_RATIO,
         "side_keep_support": inference.SIDE_KEEP_SUPPORT,
+        "side_mirror_radius": inference.SIDE_MIRROR_RADIUS,
         "side_labels": cfg.MODEL.DSPF.SIDE_LABELS,
         "small_part_fraction": inference.SMALL_PART_FRACTION,
         "small_part_confidence": inference.SMALL_PART_CONFIDENCE,

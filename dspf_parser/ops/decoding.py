@@ -26,7 +26,8 @@ from .matching import exact_matching, round_matching, solve_matching
 from .orphans import adopt_skeletons, unexplained_regions
 from .part_cleanup import absorb_weak_parts
 from .pixel_assignment import assign_projections, square_tiles
-from .sides import SideLayout, chain_support, face_camera, orient_chains, person_facing, resolve_part_sides
+from .sides import (SideLayout, chain_support, coinciding_mirrors, face_camera, orient_chains, person_facing,
+                    resolve_part_sides)
 from .targets import grid_footprint, sample_grid_at_pixels
 
 __all__ = [
@@ -148,6 +149,10 @@ class DecodingSettings:
             by more than this factor (:func:`~dspf_parser.ops.sides.resolve_part_sides`).
         side_keep_support: with ``sides``, a limb chain whose left and right joints the keypoint
             maps tell apart this well keeps its sides (:func:`~dspf_parser.ops.sides.chain_support`).
+        side_mirror_radius: with ``sides``, a person's two mirror joints (left and right ankle...)
+            within this distance (input px) are one joint detected under both names, which
+            cannot tell a side: the pixels whose Eq. 17 joint it is keep the part map's side
+            (:func:`~dspf_parser.ops.sides.coinciding_mirrors`; 0: off).
         side_labels: what the maps' left and right mean: ``"anatomical"`` (the person's own, as
             annotated) or ``"camera"`` (the person's own if it faced the camera: the targets of
             ``MODEL.DSPF.SIDE_LABELS camera``); with ``"camera"`` the chains are oriented for a
@@ -210,6 +215,7 @@ class DecodingSettings:
     sides: Optional[SideLayout] = None
     side_keep_ratio: float = 50.0
     side_keep_support: float = 0.5
+    side_mirror_radius: float = 0.0
     side_labels: str = "anatomical"
     small_part_fraction: float = 0.0
     small_part_confidence: float = 0.8
@@ -968,7 +974,12 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     values = _bilinear(grid.reshape(-1).index_select(0, at).to(dtype).view(2, *cells.shape),
                        fx, fy)  # [2, N]: the label's and its mirror's
     became = perm.reshape(-1).index_select(0, (owner - 1) * perm.shape[1] + joints)  # each pixel's joint, oriented
-    flat[pix] = resolve_part_sides(lab, became, values, layout, settings.side_keep_ratio)
+    undecided = None
+    if settings.side_mirror_radius > 0:  # poses are in the output frame
+        radius = settings.side_mirror_radius * math.sqrt(labels.numel() / (input_size[0] * input_size[1]))
+        coinciding = coinciding_mirrors(poses, layout, radius)  # [P, K]
+        undecided = coinciding.reshape(-1).index_select(0, (owner - 1) * poses.shape[1] + became)
+    flat[pix] = resolve_part_sides(lab, became, values, layout, settings.side_keep_ratio, undecided)
     source = perm  # orient_chains returns poses.gather(1, perm)
     if camera:  # people facing away take their own sides
         poses, flat[pixels] = face_camera(poses, flat[pixels], all_owners, facing < 0, layout)

@@ -32,7 +32,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["SIDE_LABELS", "SideLayout", "chain_support", "face_camera", "person_facing", "orient_chains", "resolve_part_sides", "side_of_name"]
+__all__ = ["SIDE_LABELS", "SideLayout", "chain_support", "coinciding_mirrors", "face_camera", "person_facing", "orient_chains",
+           "resolve_part_sides", "side_of_name"]
 
 
 #: What the sided channels of the maps mean (``MODEL.DSPF.SIDE_LABELS``): the person's own side
@@ -310,8 +311,26 @@ def face_camera(poses: Tensor, labels: Tensor, owners: Tensor, away: Tensor, lay
     return poses, torch.where(flip, part_mate[labels], labels)
 
 
+def coinciding_mirrors(poses: Tensor, layout: SideLayout, radius: float) -> Tensor:
+    """``[P, K]`` bool: the sided joints of each person whose mirror joint (the other side's
+    joint of the same kind, :attr:`SideLayout.keypoint_mate`) the person also has, within
+    ``radius`` of it: one physical joint detected under both names (a trained model's keypoint
+    maps often put a left and a right ankle on one ankle), which cannot tell its pixels' side.
+
+    Args:
+        poses: ``[P, K, 3]`` ``(x, y, score)``, score 0 for a missing joint.
+        layout: the schema's :class:`SideLayout`.
+        radius: largest distance of the two joints (units of ``poses``).
+    """
+    mate = torch.as_tensor(layout.keypoint_mate, device=poses.device)
+    sided = mate != torch.arange(poses.shape[1], device=poses.device)
+    gap = poses[..., :2] - poses[:, mate, :2]
+    close = gap[..., 0] * gap[..., 0] + gap[..., 1] * gap[..., 1] <= radius * radius
+    return sided & (poses[..., 2] > 0) & (poses[:, mate, 2] > 0) & close
+
+
 def resolve_part_sides(labels: Tensor, joint_types: Tensor, values: Tensor, layout: SideLayout,
-                       keep_ratio: float) -> Tensor:
+                       keep_ratio: float, undecided: Optional[Tensor] = None) -> Tensor:
     """Side of the sided part pixels from the joint their DSPF vector reaches.
 
     Args:
@@ -323,6 +342,8 @@ def resolve_part_sides(labels: Tensor, joint_types: Tensor, values: Tensor, layo
         layout: the schema's :class:`SideLayout`.
         keep_ratio: a pixel keeps its side when that side's value exceeds the other side's
             times this (exact, one-hot part maps always keep theirs).
+        undecided: ``[N]`` bool, the pixels whose joint cannot tell a side (its mirror joint
+            coincides with it, :func:`coinciding_mirrors`): they keep the part map's side.
 
     Returns:
         ``[N]`` long labels: a pixel of a sided class whose joint is sided takes the class of its
@@ -335,5 +356,7 @@ def resolve_part_sides(labels: Tensor, joint_types: Tensor, values: Tensor, layo
     agrees = side == joint_side
     own, other = values[0], values[1]
     keep = own > keep_ratio * other
+    if undecided is not None:
+        keep = keep | undecided
     change = (side > 0) & (joint_side > 0) & ~agrees & ~keep
     return torch.where(change, mate, labels)
