@@ -217,7 +217,8 @@ def test_pruning_that_keeps_no_pair_scores_zero():
 @pytest.mark.parametrize("num_limbs,size", [(1, (7, 9)), (5, (20, 24)), (19, (128, 128))])
 def test_atlas_reads_every_limb_map_with_zero_padding(num_limbs, size):
     """The mosaic of the pruned path reads each limb's own map, bilinearly, with zeros outside it
-    up to its margin (here 1.5 cells, the configs' ``0.5 + ellipse_width / stride``): against the
+    (points within its margin, here 1.5 cells, the configs' ``0.5 + ellipse_width / stride``, and
+    far outside it, which are clamped): against the
     loop reference of this file, within 5e-5 (the mosaic's coordinates are larger, so their
     rounding is coarser)."""
     from dspf_parser.ops.limb_scoring import _Atlas
@@ -230,7 +231,9 @@ def test_atlas_reads_every_limb_map_with_zero_padding(num_limbs, size):
     limb = torch.randint(num_limbs, (400,), generator=gen)
     x = torch.rand(400, generator=gen) * (w - 1 + 2 * margin) - margin  # grid cells, within the margin
     y = torch.rand(400, generator=gen) * (h - 1 + 2 * margin) - margin
-    got = atlas.sample(x + atlas.x[limb], y + atlas.y[limb])
+    x[:40] = torch.rand(40, generator=gen) * 3 * w - w  # and far outside it
+    y[20:60] = torch.rand(40, generator=gen) * 3 * h - h
+    got = atlas.sample(x, y, atlas.x[limb], atlas.y[limb])
     # _bilinear_zero takes input pixels at stride 1 (cell j at x = j).
     want = torch.tensor([_bilinear_zero(heat[l], float(u), float(v), 1) for l, u, v in zip(limb, x, y)])
     torch.testing.assert_close(got, want, rtol=0, atol=5e-5)

@@ -179,12 +179,12 @@ def score_limbs(
     for group in (PRUNE_FIRST, later):
         probes = (torch.tensor(group, device=device, dtype=dtype)[:, None] + 0.5) / PRUNE_SAMPLES  # [S', 1]
         ax, ay, bx, by, ox, oy = columns[:6]
-        values = atlas.sample(ax + probes * (bx - ax) + ox, ay + probes * (by - ay) + oy)  # [S', E]
+        values = atlas.sample(ax + probes * (bx - ax), ay + probes * (by - ay), ox, oy)  # [S', E]
         columns[7] = columns[7] + (values < prune_below).sum(dim=0)
         kept = (columns[7] <= allowed_dark).nonzero().squeeze(1)
         columns = [column.index_select(0, kept) for column in columns]
     ax, ay, bx, by, ox, oy, pair = (column.view(1, 1, -1) for column in columns[:7])
-    full = _pair_scores(lambda x, y: atlas.sample(x + ox, y + oy), (h, w), (ax, ay), (bx, by), pattern, stride,
+    full = _pair_scores(lambda x, y: atlas.sample(x, y, ox, oy), (h, w), (ax, ay), (bx, by), pattern, stride,
                         ellipse_width, template_sigma)  # [1, E]
     scores = limb_heatmaps.new_zeros(num_limbs * nmax * nmax).index_copy(0, pair.view(-1), full.view(-1))
     return scores.view(num_limbs, nmax, nmax), pair_valid
@@ -196,9 +196,10 @@ class _Atlas:
     to the same number of points. A point ``(x, y)`` in grid cells of its limb's map is read at
     ``(x + x_l, y + y_l)``. Every map has ``ceil(margin) + 1`` zero rows and columns on each
     side, so a point within ``margin`` cells of the map's cell range (``-margin <= x <= w - 1 +
-    margin``) reads what ``grid_sample``'s zero padding of the map alone gives. The mosaic's
-    coordinates (a few hundred cells) round to within about 3e-5 of the single map's bilinear
-    values.
+    margin``) reads what ``grid_sample``'s zero padding of the map alone gives; a point farther
+    out is clamped to that range first, where it reads 0 as well (more than a cell outside the
+    map). The mosaic's coordinates (a few hundred cells) round to within about 3e-5 of the
+    single map's bilinear values.
 
     Attributes:
         x, y: ``[L]`` offset of each limb's map on the mosaic (grid cells).
@@ -219,10 +220,16 @@ class _Atlas:
         self.x = ((index % cols) * pitch_w + pad).to(limb_heatmaps.dtype)
         self.y = ((index // cols) * pitch_h + pad).to(limb_heatmaps.dtype)
         self.mosaic = mosaic
+        self.reach = (float(pad - 1), float(w - 1 + pad - 1), float(h - 1 + pad - 1))  # margin, x and y limits
 
-    def sample(self, x: Tensor, y: Tensor) -> Tensor:
-        """Bilinear values of the mosaic at its grid-cell positions ``(x, y)`` (any shape, the same)."""
+    def sample(self, x: Tensor, y: Tensor, offset_x: Tensor, offset_y: Tensor) -> Tensor:
+        """Bilinear values (0 outside the map) of each point's own limb map at its grid-cell
+        position ``(x, y)`` on that map, the map at ``(offset_x, offset_y)`` on the mosaic (all
+        broadcast to one shape, which the result has)."""
         height, width = self.mosaic.shape
+        margin, right, bottom = self.reach
+        x = x.clamp(-margin, right) + offset_x
+        y = y.clamp(-margin, bottom) + offset_y
         grid = x.new_empty(1, 1, x.numel(), 2)
         grid[..., 0] = ((2 * x + 1) / width - 1).reshape(1, 1, -1)
         grid[..., 1] = ((2 * y + 1) / height - 1).reshape(1, 1, -1)
