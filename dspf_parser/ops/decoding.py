@@ -580,6 +580,12 @@ def sample_at_pixels(grid: Tensor, stride: int, pixels: Tensor, input_size: Tupl
     return _bilinear(values, fx, fy)
 
 
+def _output_length(input_size: Tuple[int, int], output_size: Tuple[int, int]) -> float:
+    """Output pixels per input pixel of a length (radius, scale): the geometric mean of the two
+    axes' factors of :func:`_output_px`."""
+    return math.sqrt(output_size[0] * output_size[1] / (input_size[0] * input_size[1]))
+
+
 def _output_px(xy: Tensor, input_size: Tuple[int, int], output_size: Tuple[int, int]) -> Tensor:
     """Points ``[..., 2]`` ``(x, y)`` from input to output pixel-index coordinates (same field of
     view: ``x' = (x + 0.5) W' / W - 0.5``)."""
@@ -781,7 +787,7 @@ def _assign_person_pixels(labels: Tensor, dspf: Tensor, poses: Tensor, person_sc
     targets = torch.stack([cols.to(dspf.dtype) + vectors[0], rows.to(dspf.dtype) + vectors[1]], dim=1)
     tiles, num_tiles = square_tiles(rows, cols, (out_h, out_w), tile)
     instance = torch.zeros(out_h * out_w, dtype=torch.long, device=labels.device)
-    min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
+    min_scale = min_scale * _output_length(input_size, (out_h, out_w))  # in output px
     instance[pixels], joints = assign_projections(targets, tiles, num_tiles, poses, person_scores,
                                                   min_scale=min_scale, return_joints=True)
     return instance.view(out_h, out_w), pixels, joints
@@ -857,7 +863,7 @@ def _assign_by_cells(labels: Tensor, dspf: Tensor, poses: Tensor, person_scores:
     projections = centres + dspf.reshape(2, -1).index_select(1, grid_cells).t()
     targets = _output_px(projections, input_size, (out_h, out_w))  # [M, 2]
     tiles, num_tiles = square_tiles(ci, cj, (h, w), tile)
-    min_scale = min_scale * math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # in output px
+    min_scale = min_scale * _output_length(input_size, (out_h, out_w))  # in output px
     cell_owner, cell_joint = assign_projections(targets, tiles, num_tiles, poses, person_scores,
                                                 min_scale=min_scale, return_joints=True)  # [M]
     corner_at = row_of.index_select(0, corners.reshape(-1))
@@ -976,7 +982,7 @@ def _resolve_sides(maps: ParsingMaps, labels: Tensor, instance_map: Tensor, pixe
     became = perm.reshape(-1).index_select(0, (owner - 1) * perm.shape[1] + joints)  # each pixel's joint, oriented
     undecided = None
     if settings.side_mirror_radius > 0:  # poses are in the output frame
-        radius = settings.side_mirror_radius * math.sqrt(labels.numel() / (input_size[0] * input_size[1]))
+        radius = settings.side_mirror_radius * _output_length(input_size, tuple(labels.shape))
         coinciding = coinciding_mirrors(poses, layout, radius)  # [P, K]
         undecided = coinciding.reshape(-1).index_select(0, (owner - 1) * poses.shape[1] + became)
     flat[pix] = resolve_part_sides(lab, became, values, layout, settings.side_keep_ratio, undecided)
@@ -1062,8 +1068,7 @@ def _add_orphans(maps: ParsingMaps, grid_top: Tensor, person_cells: Tensor, labe
     owners = instance_map.reshape(-1).index_select(0, at_centre).view(h, w)
     grid = torch.stack(torch.meshgrid(centre[:w], centre[:h], indexing="xy"), dim=0)  # [2, h, w] (x, y) input px
     projections = _output_px((grid + maps.dspf).permute(1, 2, 0), input_size, (out_h, out_w)).permute(2, 0, 1)
-    frame = math.sqrt(out_h * out_w / (input_size[0] * input_size[1]))  # input px -> output px
-    radius = s.keypoint_radius * frame
+    radius = s.keypoint_radius * _output_length(input_size, (out_h, out_w))
     region, count = unexplained_regions(cells, projections, owners, poses, s.orphan_distance * radius,
                                         s.orphan_min_cells, s.orphan_min_spread * radius)
     if count == 0:

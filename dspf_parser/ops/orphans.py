@@ -149,10 +149,10 @@ def adopt_skeletons(region: Tensor, count: int, projections: Tensor, fragments: 
     wants = (best_votes > 0) & (2 * best_votes >= size)
     # Each fragment once: to the region with its most votes (ties: lower region).
     claim = torch.where(wants, best_votes, torch.full_like(best_votes, -1))
-    top = torch.full((fragments.shape[0],), -1, dtype=torch.long, device=device).scatter_reduce(
+    top = torch.full((num_fragments,), -1, dtype=torch.long, device=device).scatter_reduce(
         0, best, claim, reduce="amax")
     winner = wants & (claim == top.index_select(0, best))
-    first = torch.full((fragments.shape[0],), count, dtype=torch.long, device=device).scatter_reduce(
+    first = torch.full((num_fragments,), count, dtype=torch.long, device=device).scatter_reduce(
         0, best, torch.where(winner, torch.arange(count, device=device), torch.full_like(best, count)), reduce="amin")
     winner = winner & (first.index_select(0, best) == torch.arange(count, device=device))
     return torch.where(winner, best, adopted)
