@@ -475,3 +475,63 @@ def test_part_confidence_ranking_equals_a_loop_over_people():
     for rank, p in enumerate(order):
         assert torch.equal(new_map == rank + 1, instance_map == p + 1)
     assert torch.equal(new_map == 0, instance_map == 0)
+
+
+def _weak_settings(**kw):
+    return DecodingSettings(LIMBS, STRIDE, RADIUS, min_joints=3, share_min_limb_score=0.5, **kw)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weak_candidates_leave_the_candidates_alone_and_are_the_unshadowed_weak_peaks(seed):
+    """``find_candidates(return_weak=True)``: the candidates are bit-identical to those found
+    without weak ones; the weak ones are, by a loop over the peaks found at the completion
+    threshold, those scoring at most ``keypoint_threshold`` that survive the duplicate
+    suppression and lie farther than a disk plus one cell from every candidate of their type."""
+    from dspf_parser.ops.decoding import find_candidates, suppress_duplicates
+    from dspf_parser.ops.hough_voting import detect_keypoints, hough_voting
+
+    g = torch.Generator().manual_seed(seed)
+    kp, inst = scene([(0, 0), (50, 10), (100, 20)])
+    kp[..., :2] += torch.rand(kp[..., :2].shape, generator=g) * 6 - 3
+    heat, off, limbs, field, mask = perfect_maps(kp, inst)
+    heat = heat * (0.1 + 0.9 * torch.rand(heat.shape[0], 1, 1, generator=g))  # weak and strong types
+    maps = ParsingMaps(torch.stack([~mask, mask]).float(), field, heat, off, limbs, part_stride=STRIDE)
+    plain = find_candidates(maps, _weak_settings())
+    coords, scores, valid, weak = find_candidates(maps, _weak_settings(completion_threshold=0.1), return_weak=True)
+    n = plain[0].shape[1]
+    assert torch.equal(coords[:, :n], plain[0]) and torch.equal(scores[:, :n], plain[1])
+    assert torch.equal(valid[:, :n], plain[2]) and not valid[:, n:].any() and not (weak & valid).any()
+    assert weak.any() and valid.any()
+    # The reference: every peak at the completion threshold, one by one.
+    hough = hough_voting(heat[None], off[None], STRIDE, radius=RADIUS, min_vote=0.01)[0]
+    all_coords, all_scores, found = detect_keypoints(hough, STRIDE, 0.1)
+    found = suppress_duplicates(all_coords, all_scores, found, 4.0)
+    expected = set()
+    for k in range(found.shape[0]):
+        for i in range(found.shape[1]):
+            if not found[k, i] or float(all_scores[k, i]) > 0.3:
+                continue
+            xy = all_coords[k, i]
+            if all(float((xy - plain[0][k, j]).norm()) >= RADIUS + STRIDE for j in range(n) if plain[2][k, j]):
+                expected.add((k, round(float(xy[0]), 4), round(float(xy[1]), 4)))
+    got = {(k, round(float(coords[k, i, 0]), 4), round(float(coords[k, i, 1]), 4)) for k, i in weak.nonzero().tolist()}
+    assert got == expected
+
+
+def test_a_weak_joint_completes_its_person_without_claiming_pixels():
+    """A knee the keypoint map barely shows (its disk at 0.25 of full strength) is not a
+    candidate; with ``completion_threshold`` the person takes it as a joint that claims no
+    pixel, so the instance map and the part labels do not change."""
+    kp, inst = scene([(0, 0), (60, 10)])
+    heat, off, limbs, field, mask = perfect_maps(kp, inst)
+    knee = S.keypoint_names.index("Left-knee")
+    heat[knee] = heat[knee] * 0.25
+    without = decode(heat, off, limbs, field, mask, share_min_limb_score=0.5)
+    with_weak = decode(heat, off, limbs, field, mask, share_min_limb_score=0.5, completion_threshold=0.15)
+    assert len(without.scores) == len(with_weak.scores) == 2
+    assert bool((without.poses[:, knee, 2] == 0).all())
+    assert bool((with_weak.poses[:, knee, 2] > 0).all()) and bool(with_weak.shared_joints[:, knee].all())
+    order = with_weak.poses[:, 0, 0].argsort()
+    assert torch.allclose(with_weak.poses[order, knee, :2], kp[:, knee, :2], atol=1.0)
+    assert torch.equal(without.instance_map, with_weak.instance_map)
+    assert torch.equal(without.part_labels, with_weak.part_labels)

@@ -322,6 +322,7 @@ def inference_kwargs(cfg) -> Dict:
         "small_part_fraction": inference.SMALL_PART_FRACTION,
         "small_part_confidence": inference.SMALL_PART_CONFIDENCE,
         "share_min_limb_score": inference.SHARE_MIN_LIMB_SCORE,
+        "completion_threshold": inference.COMPLETION_THRESHOLD,
         "join_fragments": inference.JOIN_FRAGMENTS,
         "part_confidence_power": inference.PART_CONFIDENCE_POWER,
         "orphan_min_cells": inference.ORPHAN_MIN_CELLS,

@@ -166,6 +166,12 @@ class DecodingSettings:
             one another person holds, whose limb scores with all of its adjacent joints reach
             this (:func:`~dspf_parser.ops.grouping.complete_people`; 0: off). Such joints are in
             the poses but claim no pixel in Eq. 17 (they are another person's too).
+        completion_threshold: with ``share_min_limb_score``, the Hough peaks scoring above this
+            but not above ``keypoint_threshold`` are weak candidates: the matching and the
+            grouping never see them, but :func:`~dspf_parser.ops.grouping.complete_people` may
+            give one to a person missing its type (a joint the keypoint maps barely show, such
+            as a knee on a straight leg), as a joint that claims no pixel
+            (:func:`find_candidates`; 0: off).
         part_confidence_power: after Eq. 17 the rank scores are multiplied by ``conf **
             part_confidence_power``, ``conf`` the mean top part probability over the person's
             pixels, and the people re-ranked (0: off): a person whose part labels the part map is
@@ -220,6 +226,7 @@ class DecodingSettings:
     small_part_fraction: float = 0.0
     small_part_confidence: float = 0.8
     share_min_limb_score: float = 0.0
+    completion_threshold: float = 0.0
     join_fragments: bool = True
     part_confidence_power: float = 0.0
     orphan_min_cells: int = 0
@@ -601,20 +608,44 @@ def _to_output_frame(poses: Tensor, input_size: Tuple[int, int], output_size: Tu
     return out
 
 
-def find_candidates(maps: ParsingMaps, settings: DecodingSettings,
-                    person_cells: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+def find_candidates(maps: ParsingMaps, settings: DecodingSettings, person_cells: Optional[Tensor] = None,
+                    return_weak: bool = False):
     """Keypoint candidates of one image (the ``keypoint_detection`` stage of :func:`decode_maps`):
     Hough peaks, duplicates suppressed, merged with the DSPF-projected points if enabled.
     ``person_cells``: the ``[h, w]`` person cells of the grid if already computed.
 
+    With ``return_weak``, ``0 < settings.completion_threshold < settings.keypoint_threshold`` and
+    ``settings.share_min_limb_score`` (their only user, :func:`complete_people`) the peaks
+    scoring above ``completion_threshold`` but not above ``keypoint_threshold`` (after the same
+    duplicate suppression, at most ``max_candidates`` peaks per type in all) are also
+    returned, as columns appended after the candidates and flagged by ``weak``, except those
+    within a keypoint disk plus one cell of a candidate of their type (its shadow). The
+    candidates themselves (their columns, order and padding) are those found without them.
+
     Returns:
-        ``coords`` ``[K, N, 2]`` (input pixels), ``scores`` ``[K, N]``, ``valid`` ``[K, N]`` bool.
+        ``coords`` ``[K, N, 2]`` (input pixels), ``scores`` ``[K, N]``, ``valid`` ``[K, N]`` bool,
+        and with ``return_weak`` ``weak`` ``[K, N]`` bool (disjoint from ``valid``; all False
+        when the weak candidates are off or none is found, and then no column is appended).
     """
     s = settings
     hough = hough_voting(maps.heatmaps[None], maps.offsets[None], s.stride, radius=s.keypoint_radius,
                          min_vote=s.hough_min_vote)[0]
-    coords, scores, valid = detect_keypoints(hough, s.stride, s.keypoint_threshold, max_per_type=s.max_candidates)
+    with_weak = return_weak and 0 < s.completion_threshold < s.keypoint_threshold and s.share_min_limb_score > 0
+    low = s.completion_threshold if with_weak else s.keypoint_threshold
+    coords, scores, valid = detect_keypoints(hough, s.stride, low, max_per_type=s.max_candidates)
+    peaks = valid  # before the duplicate suppression
     valid = suppress_duplicates(coords, scores, valid, s.duplicate_radius)
+    if with_weak:
+        # The peaks are sorted by decreasing score: the candidates are a prefix of every row,
+        # those the detection at keypoint_threshold alone returns (a peak is only suppressed by a
+        # better one); the columns after the longest prefix and the weak entries inside it are
+        # that detection's padding.
+        strong = scores > s.keypoint_threshold
+        weak_coords, weak_scores, weak = coords, scores, valid & ~strong
+        width = int((peaks & strong).sum(dim=1).max()) if strong.numel() else 0
+        keep = strong[:, :width]
+        coords, scores = coords[:, :width] * keep[..., None], scores[:, :width] * keep
+        valid = valid[:, :width] & keep
     if s.dspf_candidates:
         person_cells = _grid_person(maps, s.stride) if person_cells is None else person_cells
         extra_coords, extra_scores = dspf_candidates(hough, maps.dspf, person_cells, s.stride,
@@ -625,7 +656,27 @@ def find_candidates(maps: ParsingMaps, settings: DecodingSettings,
         # the joint; merged at DUPLICATE_RADIUS it came back as a duplicate joint).
         coords, scores, valid = _merge_candidates(coords, scores, valid, extra_coords, extra_scores,
                                                   s.keypoint_radius + s.stride, s.max_candidates)
-    return coords, scores, valid
+    if not return_weak:
+        return coords, scores, valid
+    if not with_weak:
+        return coords, scores, valid, torch.zeros_like(valid)
+    # A weak peak within a keypoint disk plus one cell of a candidate of its type is its shadow.
+    kind, column = weak.nonzero(as_tuple=True)  # [E]
+    point = weak_coords[kind, column]  # [E, 2]
+    dx = point[:, :1] - coords[..., 0].index_select(0, kind)  # [E, N]
+    dy = point[:, 1:] - coords[..., 1].index_select(0, kind)
+    radius = s.keypoint_radius + s.stride
+    shadow = ((dx * dx + dy * dy < radius * radius) & valid.index_select(0, kind)).any(dim=1)
+    weak = weak.index_put((kind[shadow], column[shadow]), torch.zeros((), dtype=torch.bool, device=weak.device))
+    weak_width = int(weak.sum(dim=1).max()) if weak.numel() else 0  # one host sync: the columns to append
+    if weak_width == 0:
+        return coords, scores, valid, torch.zeros_like(valid)
+    top, order = torch.where(weak, weak_scores, torch.full_like(weak_scores, -1.0)).topk(weak_width, dim=1)
+    keep = top > 0  # the weak peaks of each type, by decreasing score, padded
+    weak_coords = weak_coords.gather(1, order[..., None].expand(-1, -1, 2)) * keep[..., None]
+    weak_scores = torch.where(keep, top, torch.zeros_like(top))
+    return (torch.cat([coords, weak_coords], dim=1), torch.cat([scores, weak_scores], dim=1),
+            torch.cat([valid, torch.zeros_like(keep)], dim=1), torch.cat([torch.zeros_like(valid), keep], dim=1))
 
 
 def decode_maps(
@@ -652,7 +703,9 @@ def decode_maps(
 
     Host synchronisation (CUDA): none per pixel, per candidate pair or per PGD iteration; per
     image a fixed number of small ones, each reading one size that the next tensor's shape
-    depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``), the DSPF
+    depends on: the candidate count (``detect_keypoints``, ``_merge_candidates``; with
+    ``completion_threshold`` also their count among the weaker peaks and whether a weak
+    candidate is left, :func:`find_candidates`, read again here), the DSPF
     points found (boolean index in :func:`dspf_candidates`), the three stages' surviving pair
     counts when limb pruning is on, the bucket grid's size and its (point, site) pair count in
     :func:`~dspf_parser.ops.dspf_grouping.nearest_within`, the person pixels (and with
@@ -681,12 +734,17 @@ def decode_maps(
 
     grid_top, grid_labels = class_max(maps.part_probs)  # [hp, wp] top probability and its class, shared by the stages
     person_cells = _grid_person(maps, s.stride, grid_labels)
-    coords, scores, valid = find_candidates(maps, s, person_cells)
+    coords, scores, valid, weak = find_candidates(maps, s, person_cells, return_weak=True)
+    detected = valid | weak  # the weak candidates are scored too, for complete_people
     lap("keypoint_detection")
-    limb_scores, pair_valid = score_limbs(maps.limb_heatmaps, coords, valid, s.limbs, s.stride,
-                                          template_sigma=s.limb_template_sigma,
-                                          prune_below=s.limb_prune_below)
-    pair_valid = pair_valid & (limb_scores > s.min_limb_score)
+    limb_scores, detected_pairs = score_limbs(maps.limb_heatmaps, coords, detected, s.limbs, s.stride,
+                                              template_sigma=s.limb_template_sigma,
+                                              prune_below=s.limb_prune_below)
+    detected_pairs = detected_pairs & (limb_scores > s.min_limb_score)
+    pair_valid = detected_pairs
+    if bool(weak.any()):  # the pairs of two candidates only (one host sync)
+        ends = torch.as_tensor(s.limbs, dtype=torch.long, device=valid.device).reshape(-1, 2)
+        pair_valid = detected_pairs & valid[ends[:, 0]][:, :, None] & valid[ends[:, 1]][:, None, :]
     lap("limb_scoring")
     matches = associate_joints(limb_scores, pair_valid, scores, s.limbs, s.association, s.solver)
     lap("matching")
@@ -716,7 +774,7 @@ def decode_maps(
     # Each joint's candidate and the associable pairs' scores, for the limb support and the shared joints.
     joint_ids, usable_scores = None, None
     if s.person_score == "joints_x_limbs" or s.share_min_limb_score > 0:
-        joint_ids, usable_scores = _joint_ids(poses, coords, valid), limb_scores * pair_valid  # [P, K], [L, N, N]
+        joint_ids, usable_scores = _joint_ids(poses, coords, valid), limb_scores * detected_pairs  # [P, K], [L, N, N]
     if s.person_score == "joints_x_limbs":
         support = _limb_support(joint_ids, usable_scores, s.limbs)
         rank_scores = person_scores * torch.where(few & (support <= 0), torch.ones_like(support), support)
@@ -734,10 +792,10 @@ def decode_maps(
     poses, person_scores, rank_scores = poses[keep], person_scores[keep], rank_scores[keep]
     shared = torch.zeros(poses.shape[:2], dtype=torch.bool, device=poses.device)
     if s.share_min_limb_score > 0:
-        poses, shared = complete_people(poses, joint_ids[order][keep], coords, scores, valid, usable_scores, s.limbs,
+        poses, shared = complete_people(poses, joint_ids[order][keep], coords, scores, detected, usable_scores, s.limbs,
                                         s.share_min_limb_score)
         if s.join_fragments:
-            kept, poses, shared = join_fragments(poses, _joint_ids(poses, coords, valid), shared, few[order][keep])
+            kept, poses, shared = join_fragments(poses, _joint_ids(poses, coords, detected), shared, few[order][keep])
             person_scores, rank_scores = person_scores[kept], rank_scores[kept]
     support = chain_support(maps.heatmaps, poses, s.sides, s.stride) if s.sides is not None else None
     poses = _to_output_frame(poses, input_size, output_size)
