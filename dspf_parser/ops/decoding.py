@@ -339,6 +339,14 @@ def dspf_candidates(
     return points[None].expand(num_types, -1, -1), scores
 
 
+def _near_candidate(points: Tensor, kind: Tensor, coords: Tensor, valid: Tensor, radius: float) -> Tensor:
+    """``[E]`` bool: whether a candidate (``coords`` ``[K, N, 2]``, ``valid`` ``[K, N]``) of type
+    ``kind[e]`` lies closer than ``radius`` to ``points[e]`` (``points`` ``[E, 2]``)."""
+    dx = points[:, :1] - coords[..., 0].index_select(0, kind)  # [E, N]
+    dy = points[:, 1:] - coords[..., 1].index_select(0, kind)
+    return ((dx * dx + dy * dy < radius * radius) & valid.index_select(0, kind)).any(dim=1)
+
+
 def _merge_candidates(
     coords: Tensor, scores: Tensor, valid: Tensor, extra_coords: Tensor, extra_scores: Tensor,
     radius: float, max_candidates: int,
@@ -349,10 +357,7 @@ def _merge_candidates(
     if extra_coords.shape[1] == 0:
         return coords, scores, valid
     kind, point = (extra_scores > 0).nonzero(as_tuple=True)  # the (type, point) candidates, [E]
-    extra = extra_coords[kind, point]  # [E, 2]
-    dx = extra[:, :1] - coords[..., 0].index_select(0, kind)  # [E, N]
-    dy = extra[:, 1:] - coords[..., 1].index_select(0, kind)
-    far = ~((dx * dx + dy * dy < radius * radius) & valid.index_select(0, kind)).any(dim=1)
+    far = ~_near_candidate(extra_coords[kind, point], kind, coords, valid, radius)
     new = torch.zeros(extra_scores.shape, dtype=torch.bool, device=extra_scores.device)
     new[kind[far], point[far]] = True
     all_coords = torch.cat([coords, extra_coords], dim=1)
@@ -662,11 +667,7 @@ def find_candidates(maps: ParsingMaps, settings: DecodingSettings, person_cells:
         return coords, scores, valid, torch.zeros_like(valid)
     # A weak peak within a keypoint disk plus one cell of a candidate of its type is its shadow.
     kind, column = weak.nonzero(as_tuple=True)  # [E]
-    point = weak_coords[kind, column]  # [E, 2]
-    dx = point[:, :1] - coords[..., 0].index_select(0, kind)  # [E, N]
-    dy = point[:, 1:] - coords[..., 1].index_select(0, kind)
-    radius = s.keypoint_radius + s.stride
-    shadow = ((dx * dx + dy * dy < radius * radius) & valid.index_select(0, kind)).any(dim=1)
+    shadow = _near_candidate(weak_coords[kind, column], kind, coords, valid, s.keypoint_radius + s.stride)
     weak = weak.index_put((kind[shadow], column[shadow]), torch.zeros((), dtype=torch.bool, device=weak.device))
     weak_width = int(weak.sum(dim=1).max()) if weak.numel() else 0  # one host sync: the columns to append
     if weak_width == 0:
