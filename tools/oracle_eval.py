@@ -89,18 +89,28 @@ def setup_cfg(args: argparse.Namespace):
     return cfg
 
 
-def show_mistakes(directory: str, record: Dict, instances: Instances,
+def annotated_parts(record: Dict, schema: HumanSchema) -> List[np.ndarray]:
+    """The part map ``[H, W]`` of each annotated person of ``record``, as the evaluator reads it."""
+    return [load_person_parts(a, record["height"], record["width"], schema.num_parts, image=record["file_name"],
+                              out_of_range="keep") for a in record.get("annotations", [])]
+
+
+def show_folder(show: str, dataset: str, association: str, level: int) -> str:
+    """Where ``--show`` writes one run's ``lost.txt`` and pictures."""
+    return os.path.join(show, dataset, f"{association}_degrade{level}")
+
+
+def show_mistakes(directory: str, record: Dict, gt_parts: List[np.ndarray], instances: Instances,
                   schema: HumanSchema) -> Tuple[List[str], List[str]]:
-    """The lost and the extra lines for ``lost.txt`` (see the module docstring) of one decoded image, and its PNG in
-    ``directory`` when there is one. AP^p_50's matching: by decreasing score, each decoded person
-    takes the annotated person (with pixels, as the evaluator counts them) of its highest mean
-    part IoU (:func:`part_iou_matrix`) if that reaches 0.5 and no higher-scored person took it;
-    the annotated people left are lost, the decoded people left are extra. ``instances``: the
-    decoding's (:func:`people_to_instances`), at the record's size."""
+    """The lost and the extra lines for ``lost.txt`` (see the module docstring) of one decoded
+    image, and its PNG in ``directory`` when there is one. AP^p_50's matching: by decreasing
+    score, each decoded person takes the annotated person (with pixels, as the evaluator counts
+    them) of its highest mean part IoU (:func:`part_iou_matrix`) if that reaches 0.5 and no
+    higher-scored person took it; the annotated people left are lost, the decoded people left are
+    extra. ``gt_parts``: :func:`annotated_parts` of the record; ``instances``: the decoding's
+    (:func:`people_to_instances`), at the record's size."""
     height, width = record["height"], record["width"]
     annos = record.get("annotations", [])
-    gt_parts = [load_person_parts(a, height, width, schema.num_parts, image=record["file_name"], out_of_range="keep")
-                for a in annos]
     counted = [g for g, parts in enumerate(gt_parts) if (parts > 0).any()]
     pred_parts = list(instances.pred_parts.numpy())
     iou = np.zeros((len(annos), len(pred_parts)))  # 0 for the annotated people without pixels
@@ -167,6 +177,7 @@ def evaluate(cfg, dataset: str, associations: List[str], levels: List[int], seed
             size = tuple(sample["image"].shape[-2:])
             exact = oracle_maps(sample, schema.num_parts, cfg.MODEL.DSPF.PART_HEAD.IGNORE_VALUE)
             gt = sample["instances"].gt_keypoints.tensor
+            gt_parts = annotated_parts(record, schema) if show else None
             for level in levels:
                 g = torch.Generator().manual_seed(seed * 1_000_003 + index)
                 maps = exact if level == 0 else degrade_maps(exact, gt, size, stride, radius, DEGRADE_LEVELS[level], g)
@@ -175,7 +186,7 @@ def evaluate(cfg, dataset: str, associations: List[str], levels: List[int], seed
                     instances = people_to_instances(people)
                     evaluators[(level, a)].process([record], [{"instances": instances}])
                     if show:
-                        lost, extra = show_mistakes(os.path.join(show, dataset, f"{a}_degrade{level}"), record,
+                        lost, extra = show_mistakes(show_folder(show, dataset, a, level), record, gt_parts,
                                                     instances, schema)
                         shown[(level, a)][0].extend(lost)
                         shown[(level, a)][1].extend(extra)
@@ -190,7 +201,7 @@ def evaluate(cfg, dataset: str, associations: List[str], levels: List[int], seed
                     c["cross"] += x
     if show:
         for (level, a), (lost, extra) in shown.items():
-            folder = os.path.join(show, dataset, f"{a}_degrade{level}")
+            folder = show_folder(show, dataset, a, level)
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, "lost.txt"), "w") as f:
                 f.write("".join(line + "\n" for line in lost + extra))
